@@ -65,6 +65,9 @@ class CellResult:
     signal: Optional[str] = None  # "SIGSEGV" when the process died of a signal
     stats: Optional[Dict[str, Any]] = None  # sky_rs.stats() fallback counts
     extra: Dict[str, Any] = dataclasses.field(default_factory=dict)  # suite reports
+    required: bool = True  # a failed required cell makes the run's exit status non-zero
+    run_id: Optional[str] = None  # the run that produced this result
+    finished_at: Optional[float] = None  # time.time() when the cell ended
 
     def to_json(self) -> Dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -1,0 +1,203 @@
+"""The test dependencies of container cells: a wheelhouse downloaded on the host.
+
+Containers run with no network, so pytest and friends come from a directory of wheels that is
+mounted read-only and installed with `pip install --no-index --find-links`. One wheelhouse per
+interpreter ABI (`cp39`, `cp314d`, ...) and requirements text, cached by their hash.
+
+`pip download --python-version` checks tags and Requires-Python for the target but evaluates
+environment markers for the interpreter pip runs on (`exceptiongroup; python_version < "3.11"`
+is dropped when the host runs 3.11). So a wheelhouse is completed against the real target: a
+dry-run install inside the image names what is missing, the host downloads it, and so on until
+the dry run succeeds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from sky_matrix.model import Interpreter
+
+CACHE_ENV = "SKY_RS_MATRIX_CACHE"
+REQUIREMENTS_FILE = "requirements.txt"  # also the name inside every wheelhouse
+DEFAULT_REQUIREMENTS = ("pytest", "pytest-xdist", "pytest-timeout", "hypothesis", "psutil")
+# Wheels built for glibc 2.17 or older install in every image, manylinux2014 included.
+PLATFORMS = (
+    "manylinux2014_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2010_x86_64",
+    "manylinux_2_12_x86_64",
+    "manylinux1_x86_64",
+    "manylinux_2_5_x86_64",
+)
+MAX_COMPLETION_ROUNDS = 8
+COMPLETE_MARKER = ".complete"
+
+Log = Callable[[str], None]
+# Runs a command inside the image (argv after the image name) with the wheelhouse mounted at
+# CONTAINER_WHEELHOUSE; returns (exit code, output).
+ContainerRunner = Callable[[Sequence[str]], Tuple[int, str]]
+
+CONTAINER_WHEELHOUSE = "/opt/sky-rs/wheelhouse"
+
+
+class WheelhouseError(Exception):
+    """The wheelhouse could not be made; the message says which step and why."""
+
+
+def cache_root(env: Mapping[str, str] = os.environ) -> Path:
+    """`$SKY_RS_MATRIX_CACHE`, else `$XDG_CACHE_HOME/sky-rs-matrix`, else `~/.cache/...`."""
+    if env.get(CACHE_ENV):
+        return Path(env[CACHE_ENV])
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sky-rs-matrix"
+
+
+def read_requirements(tests_root: Optional[Path]) -> str:
+    """The text of `tests/requirements.txt`, else the default list, one requirement a line."""
+    if tests_root is not None:
+        path = tests_root / REQUIREMENTS_FILE
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    return "\n".join(DEFAULT_REQUIREMENTS) + "\n"
+
+
+def abi_tags(interp: Interpreter) -> Tuple[str, ...]:
+    """The ABI tags pip may take wheels for: the interpreter's own, the stable ABI, none."""
+    return (interp.abi, "abi3", "none")
+
+
+def wheelhouse_dir(root: Path, interp: Interpreter, requirements: str) -> Path:
+    key = hashlib.sha256(
+        "\0".join((interp.abi, *PLATFORMS, requirements)).encode()
+    ).hexdigest()[:16]
+    return root / "wheelhouse" / f"{interp.abi}-{key}"
+
+
+def download_command(
+    pip: Sequence[str], interp: Interpreter, dest: Path, requirements: Sequence[str]
+) -> List[str]:
+    """`pip download` of `requirements` (arguments or `-r FILE`) for the target interpreter."""
+    major, minor = interp.version.split(".")[:2]
+    cmd = [
+        *pip, "download", "--quiet", "--only-binary=:all:",
+        "--python-version", f"{major}.{minor}", "--implementation", "cp",
+        "--dest", str(dest),
+    ]  # fmt: skip
+    for abi in abi_tags(interp):
+        cmd += ["--abi", abi]
+    for platform in PLATFORMS:
+        cmd += ["--platform", platform]
+    return cmd + list(requirements)
+
+
+def dry_run_command(interp: Interpreter, pip_wheel_name: str) -> List[str]:
+    """The in-image check that the wheelhouse satisfies the requirements for `interp`."""
+    return [
+        interp.path, f"{CONTAINER_WHEELHOUSE}/{pip_wheel_name}/pip",
+        "install", "--dry-run", "--ignore-installed", "--no-index",
+        "--find-links", CONTAINER_WHEELHOUSE,
+        "-r", f"{CONTAINER_WHEELHOUSE}/{REQUIREMENTS_FILE}",
+    ]  # fmt: skip
+
+
+_MISSING = re.compile(
+    r"(?:Could not find a version that satisfies the requirement|"
+    r"No matching distribution found for)\s+(\S+)"
+)
+
+
+def missing_requirements(pip_output: str) -> List[str]:
+    """Requirements a failed `--no-index` install could not find, in order, without repeats."""
+    found: List[str] = []
+    for match in _MISSING.finditer(pip_output):
+        requirement = match.group(1)
+        if requirement not in found:
+            found.append(requirement)
+    return found
+
+
+def find_pip_wheel(directory: Path) -> Optional[Path]:
+    wheels = sorted(directory.glob("pip-*.whl"))
+    return wheels[-1] if wheels else None
+
+
+def host_pip() -> List[str]:
+    """The pip that downloads: the runner's own interpreter's."""
+    return [sys.executable, "-m", "pip"]
+
+
+def ensure_wheelhouse(
+    interp: Interpreter,
+    requirements: str,
+    run_in_image: ContainerRunner,
+    *,
+    log: Log,
+    root: Optional[Path] = None,
+    pip: Optional[Sequence[str]] = None,
+) -> Path:
+    """A complete wheelhouse for `interp` (cached), or WheelhouseError."""
+    root = root or cache_root()
+    dest = wheelhouse_dir(root, interp, requirements)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(dest.with_suffix(".lock")):
+        if (dest / COMPLETE_MARKER).is_file():
+            return dest
+        if dest.exists():
+            shutil.rmtree(dest)  # a half-made wheelhouse from an interrupted run
+        dest.mkdir()
+        (dest / REQUIREMENTS_FILE).write_text(requirements, encoding="utf-8")
+        pip = list(pip or host_pip())
+        log(f"wheelhouse {dest.name}: downloading for Python {interp.version} ({interp.abi})")
+        _download(download_command(pip, interp, dest, ["pip", "-r", str(dest / REQUIREMENTS_FILE)]))
+        pip_wheel = find_pip_wheel(dest)
+        if pip_wheel is None:
+            raise WheelhouseError(f"no pip wheel for Python {interp.version} was downloaded")
+        for _ in range(MAX_COMPLETION_ROUNDS):
+            code, output = run_in_image(dry_run_command(interp, pip_wheel.name))
+            if code == 0:
+                (dest / COMPLETE_MARKER).write_text("", encoding="utf-8")
+                return dest
+            missing = missing_requirements(output)
+            if not missing:
+                raise WheelhouseError(
+                    f"dry-run install for {interp.path} failed (exit {code}): "
+                    + _tail(output)
+                )
+            log(f"wheelhouse {dest.name}: completing with {', '.join(missing)}")
+            _download(download_command(pip, interp, dest, missing))
+        raise WheelhouseError(
+            f"wheelhouse for {interp.path} still incomplete after {MAX_COMPLETION_ROUNDS} rounds"
+        )
+
+
+def _download(cmd: Sequence[str]) -> None:
+    try:
+        proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=900)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise WheelhouseError(f"pip download could not run: {exc}") from None
+    if proc.returncode != 0:
+        raise WheelhouseError(f"pip download failed: {_tail(proc.stderr or proc.stdout)}")
+
+
+def _tail(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-3:]) if lines else "(no output)"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

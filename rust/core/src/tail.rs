@@ -1,0 +1,404 @@
+//! The last `n` lines of a file, read backwards from its end.
+//!
+//! Lines are split on `b'\n'` only and returned as raw bytes (without the
+//! `'\n'`); decoding and stripping trailing `'\r'` belong to the binding,
+//! because they must follow Python's codecs. The cost depends on the size of
+//! the tail, never on the size of the file: reading stops as soon as the
+//! newlines that delimit the last `n` lines have been seen (so the first kept
+//! line is complete) or the start of the file is reached.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::path::Path;
+
+/// Upper bound of a single read, whatever `chunk_size` asks for: a huge
+/// `chunk_size` must not allocate more than the tail needs.
+const MAX_READ: u64 = 1 << 20;
+
+/// The bytes read from the end of a file and where the kept lines lie in them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tail {
+    bytes: Vec<u8>,
+    lines: Vec<Range<usize>>,
+}
+
+impl Tail {
+    /// Number of kept lines.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// True when no line was kept.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The kept lines, oldest first, without their `'\n'`.
+    pub fn lines(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        self.lines.iter().map(move |range| &self.bytes[range.clone()])
+    }
+
+    /// The kept lines as owned byte vectors (convenient in tests).
+    pub fn to_vecs(&self) -> Vec<Vec<u8>> {
+        self.lines().map(<[u8]>::to_vec).collect()
+    }
+}
+
+/// Where a failing [`read_last_n_lines`] failed; the binding needs it to
+/// decide which path name the `OSError` carries.
+#[derive(Debug)]
+pub enum TailError {
+    /// `stat` of the path failed (missing file, `ENOTDIR`, `EACCES`, ...).
+    Stat(io::Error),
+    /// The path is a directory (`EISDIR`) or opening it failed.
+    Open(io::Error),
+    /// Seeking or reading the opened file failed (Python reports these
+    /// without a file name).
+    Read(io::Error),
+}
+
+impl TailError {
+    /// The underlying I/O error.
+    pub fn io_error(&self) -> &io::Error {
+        match self {
+            TailError::Stat(err) | TailError::Open(err) | TailError::Read(err) => err,
+        }
+    }
+}
+
+/// The last `n` lines of the file at `path` (`stat` first, `n == 0` gives no
+/// lines even for a directory, a directory with `n > 0` is `EISDIR`).
+///
+/// `chunk_size` is the size of each backward read (clamped to `1..=1 MiB`); it
+/// never changes the result.
+pub fn read_last_n_lines(path: &Path, n: u64, chunk_size: u64) -> Result<Tail, TailError> {
+    let status = std::fs::metadata(path).map_err(TailError::Stat)?;
+    if n == 0 {
+        return Ok(Tail::default());
+    }
+    if status.is_dir() {
+        return Err(TailError::Open(is_a_directory()));
+    }
+    let mut file = File::open(path).map_err(TailError::Open)?;
+    // The path may have become a directory since the stat; Python's `open()`
+    // refuses directories the same way.
+    if file.metadata().map_err(TailError::Open)?.is_dir() {
+        return Err(TailError::Open(is_a_directory()));
+    }
+    read_tail(&mut file, n, chunk_size).map_err(TailError::Read)
+}
+
+fn is_a_directory() -> io::Error {
+    io::Error::from_raw_os_error(libc::EISDIR)
+}
+
+/// The last `n` lines of a seekable reader; see the module documentation.
+pub fn read_tail<R: Read + Seek>(reader: &mut R, n: u64, chunk_size: u64) -> io::Result<Tail> {
+    if n == 0 {
+        return Ok(Tail::default());
+    }
+    let size = reader.seek(SeekFrom::End(0))?;
+    let read_size = chunk_size.clamp(1, MAX_READ);
+    let mut buffer = FrontBuffer::default();
+    // `n` newlines delimit the last `n` lines, plus one when the content
+    // ends with '\n' (that newline ends the last line).
+    let mut newlines_needed = n;
+    let mut newlines_seen: u64 = 0;
+    let mut pos = size;
+    while pos > 0 && newlines_seen < newlines_needed {
+        // `want <= MAX_READ`, so it fits in usize.
+        let want = read_size.min(pos);
+        pos -= want;
+        reader.seek(SeekFrom::Start(pos))?;
+        let first_chunk = pos + want == size;
+        let chunk = buffer.prepend_with(want as usize, |chunk| read_up_to(reader, chunk))?;
+        if first_chunk && chunk.last() == Some(&b'\n') {
+            newlines_needed = newlines_needed.saturating_add(1);
+        }
+        newlines_seen += count_newlines(chunk) as u64;
+    }
+    let bytes = buffer.into_vec();
+    let lines = last_lines(&bytes, n);
+    Ok(Tail { bytes, lines })
+}
+
+/// Fill as much of `buf` as the reader gives before end of file.
+fn read_up_to<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(k) => filled += k,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(filled)
+}
+
+fn count_newlines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
+/// Ranges of the last `n` pieces of `bytes` split on `'\n'`, oldest first,
+/// where a final empty piece (content ending in `'\n'`, or no content) is
+/// not a line.
+fn last_lines(bytes: &[u8], n: u64) -> Vec<Range<usize>> {
+    let content = match bytes.last() {
+        Some(b'\n') => &bytes[..bytes.len() - 1],
+        Some(_) => bytes,
+        None => return Vec::new(),
+    };
+    let mut lines = Vec::new();
+    let mut end = content.len();
+    while (lines.len() as u64) < n {
+        match content[..end].iter().rposition(|&b| b == b'\n') {
+            Some(newline) => {
+                lines.push(newline + 1..end);
+                end = newline;
+            }
+            None => {
+                lines.push(0..end);
+                break;
+            }
+        }
+    }
+    lines.reverse();
+    lines
+}
+
+/// A byte buffer that grows at the front, so reading backwards in chunks
+/// costs linear time in the bytes read (prepending to a `Vec` would be
+/// quadratic with a small `chunk_size`).
+#[derive(Default)]
+struct FrontBuffer {
+    storage: Vec<u8>,
+    start: usize,
+}
+
+impl FrontBuffer {
+    /// Let `fill` write up to `k` bytes before the current content and
+    /// return how many it wrote; only those become content (a file that
+    /// shrank while we read gives fewer bytes, as Python's `f.read(k)` does).
+    /// Returns the new bytes.
+    fn prepend_with<F>(&mut self, k: usize, fill: F) -> io::Result<&[u8]>
+    where
+        F: FnOnce(&mut [u8]) -> io::Result<usize>,
+    {
+        if self.start < k {
+            let len = self.storage.len() - self.start;
+            let capacity = (len + k).max(2 * len).max(64);
+            let mut grown = vec![0u8; capacity];
+            let new_start = capacity - len;
+            grown[new_start..].copy_from_slice(&self.storage[self.start..]);
+            self.storage = grown;
+            self.start = new_start;
+        }
+        let chunk_start = self.start - k;
+        let got = fill(&mut self.storage[chunk_start..self.start])?.min(k);
+        // Keep the content contiguous: the `got` bytes must end where the
+        // older content begins.
+        self.storage
+            .copy_within(chunk_start..chunk_start + got, self.start - got);
+        self.start -= got;
+        Ok(&self.storage[self.start..self.start + got])
+    }
+
+    fn into_vec(mut self) -> Vec<u8> {
+        self.storage.drain(..self.start);
+        self.storage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn tail(content: &[u8], n: u64, chunk_size: u64) -> Vec<Vec<u8>> {
+        read_tail(&mut Cursor::new(content.to_vec()), n, chunk_size)
+            .unwrap()
+            .to_vecs()
+    }
+
+    fn lines(expected: &[&str]) -> Vec<Vec<u8>> {
+        expected.iter().map(|line| line.as_bytes().to_vec()).collect()
+    }
+
+    /// Python's reference: `content.split(b'\n')`, drop a final empty piece,
+    /// keep the last `n`.
+    fn reference(content: &[u8], n: usize) -> Vec<Vec<u8>> {
+        let mut pieces: Vec<Vec<u8>> = content.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+        if pieces.last().is_some_and(Vec::is_empty) {
+            pieces.pop();
+        }
+        let skip = pieces.len().saturating_sub(n);
+        pieces.split_off(skip)
+    }
+
+    #[test]
+    fn empty_file_has_no_lines() {
+        assert!(tail(b"", 1, 8192).is_empty());
+        assert!(tail(b"", 5, 1).is_empty());
+    }
+
+    #[test]
+    fn n_zero_has_no_lines() {
+        assert!(tail(b"a\nb\n", 0, 8192).is_empty());
+    }
+
+    #[test]
+    fn only_a_newline_is_one_empty_line() {
+        assert_eq!(tail(b"\n", 1, 8192), lines(&[""]));
+        assert_eq!(tail(b"\n", 3, 1), lines(&[""]));
+        assert_eq!(tail(b"\n\n", 3, 1), lines(&["", ""]));
+    }
+
+    #[test]
+    fn trailing_newline_does_not_start_a_line() {
+        assert_eq!(tail(b"a\nb\n", 2, 8192), lines(&["a", "b"]));
+        assert_eq!(tail(b"a\nb", 2, 8192), lines(&["a", "b"]));
+        assert_eq!(tail(b"a\nb\n", 1, 1), lines(&["b"]));
+        assert_eq!(tail(b"a\nb\n\n", 1, 1), lines(&[""]));
+    }
+
+    #[test]
+    fn n_larger_than_the_file_gives_every_line() {
+        assert_eq!(tail(b"a\nb\nc", 100, 2), lines(&["a", "b", "c"]));
+        assert_eq!(tail(b"a\nb\nc\n", u64::MAX, 3), lines(&["a", "b", "c"]));
+    }
+
+    #[test]
+    fn carriage_returns_are_kept_for_the_binding_to_strip() {
+        assert_eq!(tail(b"a\r\nb\r\n", 2, 8192), lines(&["a\r", "b\r"]));
+        // A lone '\r' (and other Unicode line breaks) does not end a line.
+        assert_eq!(tail(b"a\rb\x0bc\x0cd\n", 5, 1), lines(&["a\rb\x0bc\x0cd"]));
+        assert_eq!(
+            tail("x\u{2028}y\u{85}z\n".as_bytes(), 5, 2),
+            lines(&["x\u{2028}y\u{85}z"])
+        );
+    }
+
+    #[test]
+    fn first_line_is_complete_whatever_the_chunk_size() {
+        let content = b"first line\nsecond line is longer\nthird\n";
+        for chunk_size in 1..=content.len() as u64 + 3 {
+            assert_eq!(
+                tail(content, 2, chunk_size),
+                lines(&["second line is longer", "third"]),
+                "chunk_size={chunk_size}"
+            );
+            assert_eq!(tail(content, 1, chunk_size), lines(&["third"]));
+        }
+    }
+
+    #[test]
+    fn matches_the_reference_at_every_chunk_boundary() {
+        let contents: [&[u8]; 8] = [
+            b"a",
+            b"a\n",
+            b"\n\n\n",
+            b"ab\ncd\nef",
+            b"ab\ncd\nef\n",
+            b"\nleading\n\nblank\n\n",
+            b"no newline at all but long enough to span chunks",
+            b"x\ny\r\n\r\nz\r",
+        ];
+        for content in contents {
+            for chunk_size in 1..=content.len() as u64 + 2 {
+                for n in 0..6u64 {
+                    assert_eq!(
+                        tail(content, n, chunk_size),
+                        reference(content, n as usize),
+                        "content={content:?} n={n} chunk_size={chunk_size}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A reader that counts the bytes it hands out, to show the cost depends
+    /// on the tail only.
+    struct CountingReader {
+        inner: Cursor<Vec<u8>>,
+        bytes_read: usize,
+    }
+
+    impl Read for CountingReader {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let k = self.inner.read(buf)?;
+            self.bytes_read += k;
+            Ok(k)
+        }
+    }
+
+    impl Seek for CountingReader {
+        fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    #[test]
+    fn reads_only_the_chunks_holding_the_tail() {
+        let mut content = vec![b'x'; 1 << 20];
+        content.extend_from_slice(b"\nlast-but-one\nlast\n");
+        let mut reader = CountingReader {
+            inner: Cursor::new(content),
+            bytes_read: 0,
+        };
+        let got = read_tail(&mut reader, 2, 16).unwrap().to_vecs();
+        assert_eq!(got, lines(&["last-but-one", "last"]));
+        assert!(reader.bytes_read <= 48, "read {} bytes", reader.bytes_read);
+    }
+
+    #[test]
+    fn huge_chunk_size_is_clamped() {
+        assert_eq!(tail(b"a\nb\n", 1, u64::MAX), lines(&["b"]));
+    }
+
+    #[test]
+    fn a_file_that_shrinks_while_read_keeps_what_was_there() {
+        /// Claims a larger size than it can deliver, like a file truncated
+        /// between the seek to the end and the read.
+        struct Shrunk(Cursor<Vec<u8>>);
+        impl Read for Shrunk {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.0.read(buf)
+            }
+        }
+        impl Seek for Shrunk {
+            fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+                match pos {
+                    SeekFrom::End(0) => Ok(self.0.get_ref().len() as u64 + 4),
+                    other => self.0.seek(other),
+                }
+            }
+        }
+        let got = read_tail(&mut Shrunk(Cursor::new(b"a\nb\nc".to_vec())), 2, 3).unwrap();
+        assert_eq!(got.to_vecs(), lines(&["b", "c"]));
+    }
+
+    #[test]
+    fn path_errors_say_where_they_happened() {
+        let dir = std::env::temp_dir().join(format!("sky-rs-tail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("f.txt");
+        std::fs::write(&file, b"one\ntwo\n").unwrap();
+        let got = read_last_n_lines(&file, 1, 8192).unwrap();
+        assert_eq!(got.to_vecs(), lines(&["two"]));
+        assert_eq!(got.len(), 1);
+
+        match read_last_n_lines(&dir.join("missing"), 1, 8192) {
+            Err(TailError::Stat(err)) => assert_eq!(err.raw_os_error(), Some(libc::ENOENT)),
+            other => panic!("expected a stat error, got {other:?}"),
+        }
+        // n == 0 answers after the stat, even for a directory.
+        assert!(read_last_n_lines(&dir, 0, 8192).unwrap().is_empty());
+        match read_last_n_lines(&dir, 1, 8192) {
+            Err(TailError::Open(err)) => assert_eq!(err.raw_os_error(), Some(libc::EISDIR)),
+            other => panic!("expected EISDIR, got {other:?}"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

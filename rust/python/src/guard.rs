@@ -1,0 +1,122 @@
+//! Every native entry point runs through [`guarded`]: typed errors are the
+//! answer and are raised; a caught panic or an internal error makes
+//! `sky_rs.fallback.<fn>` answer the same call, counted by reason.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use crate::functions::Function;
+use crate::stats::{self, FallbackReason};
+
+/// Why a native call did not produce a value.
+#[derive(Debug)]
+pub enum Failure {
+    /// The answer is this exception (a typed error of the contract, or an
+    /// exception raised by Python code we called on the caller's behalf).
+    Raise(PyErr),
+    /// Rust cannot answer this call; the Python reference will.
+    Internal(String),
+}
+
+impl From<PyErr> for Failure {
+    fn from(err: PyErr) -> Self {
+        Failure::Raise(err)
+    }
+}
+
+/// What a native function body returns.
+pub type Answer<T> = Result<T, Failure>;
+
+/// An argument with a default: the caller's object, or the default value
+/// (needed as an object only when the fallback is called).
+pub enum Arg<'py, D> {
+    Given(Bound<'py, PyAny>),
+    Default(D),
+}
+
+impl<'a, 'py, D> FromPyObject<'a, 'py> for Arg<'py, D> {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        Ok(Arg::Given(obj.to_owned()))
+    }
+}
+
+impl<'py, D> Arg<'py, D>
+where
+    D: Copy + IntoPyObject<'py>,
+{
+    /// The argument as a Python object.
+    pub fn object(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Arg::Given(object) => Ok(object.clone()),
+            Arg::Default(value) => value
+                .into_pyobject(py)
+                .map(|object| object.into_any())
+                .map_err(Into::into),
+        }
+    }
+}
+
+/// Run `body` for `function`; on a panic or an internal error, call
+/// `sky_rs.fallback.<function>(*fallback_args())` instead.
+pub fn guarded<'py, B, A>(
+    py: Python<'py>,
+    function: Function,
+    body: B,
+    fallback_args: A,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    B: FnOnce() -> Answer<Bound<'py, PyAny>>,
+    A: FnOnce() -> PyResult<Bound<'py, PyTuple>>,
+{
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        crate::fault::inject(function)?;
+        body()
+    }));
+    let reason = match outcome {
+        Ok(Ok(value)) => {
+            stats::count_rust(function);
+            return Ok(value);
+        }
+        Ok(Err(Failure::Raise(err))) => {
+            stats::count_rust(function);
+            return Err(err);
+        }
+        Ok(Err(Failure::Internal(_))) => FallbackReason::InternalError,
+        Err(_panic) => FallbackReason::Panic,
+    };
+    stats::count_fallback(function, reason);
+    call_fallback(py, function.name(), fallback_args()?)
+}
+
+/// Like [`guarded`] for the private helpers shared with `sky_rs.fallback`,
+/// which are not counted.
+pub fn guarded_helper<'py, B, A>(
+    py: Python<'py>,
+    name: &str,
+    body: B,
+    fallback_args: A,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    B: FnOnce() -> Answer<Bound<'py, PyAny>>,
+    A: FnOnce() -> PyResult<Bound<'py, PyTuple>>,
+{
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(Failure::Raise(err))) => Err(err),
+        Ok(Err(Failure::Internal(_))) | Err(_) => call_fallback(py, name, fallback_args()?),
+    }
+}
+
+fn call_fallback<'py>(
+    py: Python<'py>,
+    name: &str,
+    args: Bound<'py, PyTuple>,
+) -> PyResult<Bound<'py, PyAny>> {
+    crate::interp::fallback_module(py)?
+        .getattr(name)?
+        .call1(args)
+}
