@@ -84,6 +84,7 @@ case "$source" in
             # Docs, man pages and locales are dead weight in a test image. Valid-Until is not
             # checked: a mirror that is a dated snapshot serves sid's short-lived Release files
             # past their expiry (signatures are still verified).
+            # shellcheck disable=SC2016  # "$1" is for the hook's own shell (the root directory)
             mmdebstrap --variant=minbase --mode=root --format=tar \
                 --include="$packages" \
                 --aptopt='Acquire::Retries "3"' \

@@ -95,6 +95,13 @@ def _os_error(code: int, filename: object) -> OSError:
     return OSError(code, os.strerror(code), filename)
 
 
+def _with_filename(exc: OSError, path: PathArg) -> OSError:
+    """A read or seek error names the file too, as open() errors do."""
+    if exc.errno is None or exc.filename is not None:
+        return exc
+    return _os_error(exc.errno, os.fspath(path))
+
+
 # --------------------------------------------------------------------------- I/O
 
 
@@ -121,7 +128,10 @@ def read_last_n_lines(
     if stat.S_ISDIR(status.st_mode):
         raise _os_error(errno.EISDIR, os.fspath(file_path))
     with open(file_path, "rb") as file:
-        tail = _read_tail(file, n, chunk_size)
+        try:
+            tail = _read_tail(file, n, chunk_size)
+        except OSError as exc:
+            raise _with_filename(exc, file_path) from None
     pieces = tail.split(b"\n")
     if pieces[-1] == b"":
         # The content ends with '\n' (or is empty): that last piece is no line.
@@ -234,18 +244,25 @@ def hash_file(path: PathArg, hash_alg: str) -> FileDigest:
     _require_str(hash_alg, "hash_alg")
     # Opened before the algorithm name is resolved, as SkyPilot does.
     with open(path, "rb") as file:
-        hasher = hashlib.new(hash_alg)
+        try:
+            hasher = hashlib.new(hash_alg)
+        except TypeError:
+            # hashlib says TypeError for a str holding NUL or a lone surrogate: a bad value.
+            raise ValueError(f"unsupported hash type {hash_alg!r}") from None
         if hasher.name.startswith("shake"):
             raise ValueError(
                 f"extendable-output hash {hasher.name!r} has no fixed digest; not supported"
             )
         buffer = bytearray(_HASH_BUFFER_SIZE)
         view = memoryview(buffer)
-        while True:
-            size = file.readinto(buffer)
-            if not size:
-                break
-            hasher.update(view[:size])
+        try:
+            while True:
+                size = file.readinto(buffer)
+                if not size:
+                    break
+                hasher.update(view[:size])
+        except OSError as exc:
+            raise _with_filename(exc, path) from None
     return FileDigest(hasher.name, hasher.digest(), hasher.digest_size, hasher.block_size)
 
 
@@ -660,7 +677,8 @@ def _is_process_alive_at(root: str, pid: int) -> bool:
     if content is not None:
         end_of_name = content.rfind(b")")
         if end_of_name >= 0:
-            state = content[end_of_name + 1 :].lstrip(b" ")[:1]
+            # Whitespace as bytes.strip() sees it, like every other file value we parse.
+            state = content[end_of_name + 1 :].lstrip()[:1]
             if state:
                 return state != b"Z"
     # /proc unreadable (hidepid, no procfs) or garbled: ask the kernel.

@@ -36,7 +36,11 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-SOURCE_TREE = Path(__file__).resolve().parents[2] / "python"
+# Where the package's sources live: next to these tests, or (in a staged copy of tests/) in
+# the project named by SKY_RS_PROJECT_ROOT.
+SOURCE_TREES = [Path(__file__).resolve().parents[2] / "python"]
+if os.environ.get("SKY_RS_PROJECT_ROOT"):
+    SOURCE_TREES.append(Path(os.environ["SKY_RS_PROJECT_ROOT"]).resolve() / "python")
 
 
 # ------------------------------------------------------------------ backends
@@ -53,7 +57,7 @@ def _load_backends() -> Backends:
     except Exception as exc:
         pytest.fail(f"cannot import sky_rs.fallback: {type(exc).__name__}: {exc}", pytrace=False)
     package_dir = Path(python.__file__).resolve().parent
-    if SOURCE_TREE in package_dir.parents or package_dir.parent == SOURCE_TREE:
+    if any(tree in package_dir.parents for tree in SOURCE_TREES):
         pytest.fail(
             f"sky_rs was imported from the source tree ({package_dir}); the compat suites "
             "test the installed wheel: run them from another directory, without python/ "
@@ -114,12 +118,14 @@ def run(fn: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -
         raise
     except BaseException as exc:
         if is_panic(exc):
-            pytest.fail(
+            raise AssertionError(
                 f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__name__', '?')}"
                 f"{_short((args, kwargs))} let a Rust panic escape: {exc!r}"
-            )
+            ) from exc
         if not isinstance(exc, Exception):
-            pytest.fail(f"{fn!r} raised a BaseException that is not an Exception: {exc!r}")
+            raise AssertionError(
+                f"{fn!r} raised a BaseException that is not an Exception: {exc!r}"
+            ) from exc
         return Outcome(False, exc)
 
 
@@ -176,22 +182,36 @@ class Parity:
 
     def same(self, name: str, *args: Any, **kwargs: Any) -> Outcome:
         """Both outcomes, asserted equal; returns the Python one."""
+        python, native = self._both(name, args, kwargs)
+        if not same_outcome(python, native):
+            raise AssertionError(
+                f"{name}{_short((args, kwargs))}:\n  python {python.describe()}\n"
+                f"  native {native.describe()}"
+            )
+        return python
+
+    def same_settled(self, name: str, *args: Any, **kwargs: Any) -> Outcome:
+        """``same`` for answers about a live system that may change between the two calls
+        (another process takes a port, a pid exits): a mismatch must repeat three times."""
+        for _ in range(2):
+            python, native = self._both(name, args, kwargs)
+            if same_outcome(python, native):
+                return python
+        return self.same(name, *args, **kwargs)
+
+    def _both(
+        self, name: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    ) -> Tuple[Outcome, Outcome]:
         python = run(getattr(self.python, name), args, kwargs)
         before = _fallback_counts(self.native)
         native = run(getattr(self.native, name), args, kwargs)
         after = _fallback_counts(self.native)
         if before != after:
-            pytest.fail(
+            raise AssertionError(
                 f"sky_rs._native.{name}{_short((args, kwargs))} did not answer in Rust: it fell "
                 f"back to Python (fallback counters {before.get(name)} -> {after.get(name)})"
             )
-        if not same_outcome(python, native):
-            pytest.fail(
-                f"{name}{_short((args, kwargs))}:\n  python {python.describe()}\n"
-                f"  native {native.describe()}",
-                pytrace=False,
-            )
-        return python
+        return python, native
 
     def returns(self, expected: Any, name: str, *args: Any, **kwargs: Any) -> None:
         """Both return ``expected`` (same type)."""

@@ -44,7 +44,5 @@ def load_project_config(project_root: Path) -> ProjectConfig:
         raise UsageError(
             f"{pyproject}: [tool.sky-rs-matrix] pythons must be a list of interpreter paths"
         )
-    resolved = tuple(
-        str(Path(p) if Path(p).is_absolute() else project_root / p) for p in pythons
-    )
+    resolved = tuple(str(Path(p) if Path(p).is_absolute() else project_root / p) for p in pythons)
     return ProjectConfig(pythons=resolved)

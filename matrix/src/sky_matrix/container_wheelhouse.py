@@ -6,9 +6,12 @@ interpreter ABI (`cp39`, `cp314d`, ...) and requirements text, cached by their h
 
 `pip download --python-version` checks tags and Requires-Python for the target but evaluates
 environment markers for the interpreter pip runs on (`exceptiongroup; python_version < "3.11"`
-is dropped when the host runs 3.11). So a wheelhouse is completed against the real target: a
-dry-run install inside the image names what is missing, the host downloads it, and so on until
-the dry run succeeds.
+is dropped when the host runs 3.11). So the target decides: the requirements file's markers
+are evaluated by the image's interpreter (with the `packaging` inside the downloaded pip wheel),
+each applicable requirement is downloaded on the host, and a dry-run install in the image names
+any dependency still missing, until nothing is. A requirement that has no wheel for the target
+at all (memray for a debug build) is left out and said so in `left-out.txt`, which the cell
+reports; the suite that needs it decides what that means.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import fcntl
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -27,7 +31,7 @@ from typing import Callable, Iterator, List, Mapping, Optional, Sequence, Tuple
 from sky_matrix.model import Interpreter
 
 CACHE_ENV = "SKY_RS_MATRIX_CACHE"
-REQUIREMENTS_FILE = "requirements.txt"  # also the name inside every wheelhouse
+REQUIREMENTS_FILE = "requirements.txt"  # in a wheelhouse: what applies to its target
 DEFAULT_REQUIREMENTS = ("pytest", "pytest-xdist", "pytest-timeout", "hypothesis", "psutil")
 # Wheels built for glibc 2.17 or older install in every image, manylinux2014 included.
 PLATFORMS = (
@@ -40,11 +44,13 @@ PLATFORMS = (
 )
 MAX_COMPLETION_ROUNDS = 8
 COMPLETE_MARKER = ".complete"
+SOURCE_FILE = "requirements.in"  # the requirements text as given
+LEFT_OUT_FILE = "left-out.txt"  # requirement<TAB>why, one a line
 
 Log = Callable[[str], None]
-# Runs a command inside the image (argv after the image name) with the wheelhouse mounted at
+# Runs argv inside the image with the given wheelhouse directory mounted at
 # CONTAINER_WHEELHOUSE; returns (exit code, output).
-ContainerRunner = Callable[[Sequence[str]], Tuple[int, str]]
+ContainerRunner = Callable[[Path, Sequence[str]], Tuple[int, str]]
 
 CONTAINER_WHEELHOUSE = "/opt/sky-rs/wheelhouse"
 
@@ -76,9 +82,9 @@ def abi_tags(interp: Interpreter) -> Tuple[str, ...]:
 
 
 def wheelhouse_dir(root: Path, interp: Interpreter, requirements: str) -> Path:
-    key = hashlib.sha256(
-        "\0".join((interp.abi, *PLATFORMS, requirements)).encode()
-    ).hexdigest()[:16]
+    key = hashlib.sha256("\0".join((interp.abi, *PLATFORMS, requirements)).encode()).hexdigest()[
+        :16
+    ]
     return root / "wheelhouse" / f"{interp.abi}-{key}"
 
 
@@ -100,13 +106,20 @@ def download_command(
 
 
 def dry_run_command(interp: Interpreter, pip_wheel_name: str) -> List[str]:
-    """The in-image check that the wheelhouse satisfies the requirements for `interp`."""
-    return [
-        interp.path, f"{CONTAINER_WHEELHOUSE}/{pip_wheel_name}/pip",
-        "install", "--dry-run", "--ignore-installed", "--no-index",
-        "--find-links", CONTAINER_WHEELHOUSE,
-        "-r", f"{CONTAINER_WHEELHOUSE}/{REQUIREMENTS_FILE}",
+    """The in-image check that the wheelhouse satisfies the requirements for `interp`.
+
+    In a throwaway venv, as a cell installs: a distribution's own Python refuses installs into
+    itself (PEP 668), even dry runs.
+    """
+    house = CONTAINER_WHEELHOUSE
+    install = [
+        "/tmp/dry-run-venv/bin/python", f"{house}/{pip_wheel_name}/pip",
+        "install", "--dry-run", "--no-index", "--find-links", house,
+        "-r", f"{house}/{REQUIREMENTS_FILE}",
     ]  # fmt: skip
+    make_venv = [interp.path, "-m", "venv", "--without-pip", "/tmp/dry-run-venv"]
+    script = " ".join(map(shlex.quote, make_venv)) + " && " + " ".join(map(shlex.quote, install))
+    return ["/bin/sh", "-c", script]
 
 
 _MISSING = re.compile(
@@ -123,6 +136,50 @@ def missing_requirements(pip_output: str) -> List[str]:
         if requirement not in found:
             found.append(requirement)
     return found
+
+
+# Run by the target interpreter with the pip wheel on sys.path: prints `applies: <requirement>`
+# for each requirement of the file whose marker holds for this interpreter, marker removed (the
+# prefix sets them apart from warnings a debug build prints). Options (-r, --index-url) are not
+# requirements and are ignored.
+MARKER_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from pip._vendor.packaging.requirements import Requirement
+with open(sys.argv[2], encoding="utf-8") as lines:
+    for raw in lines:
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate():
+            req.marker = None
+            print("applies:", req)
+"""
+APPLIES = "applies: "
+
+
+def markers_command(interp: Interpreter, pip_wheel_name: str) -> List[str]:
+    house = CONTAINER_WHEELHOUSE
+    return [
+        interp.path, "-I", "-c", MARKER_SCRIPT,
+        f"{house}/{pip_wheel_name}", f"{house}/{SOURCE_FILE}",
+    ]  # fmt: skip
+
+
+def no_wheel_for_target(pip_output: str) -> bool:
+    """pip download failed because no distribution fits the target (not a network error):
+    none at all, or none whose dependencies have wheels (pytest-memray needs memray)."""
+    return bool(_MISSING.search(pip_output)) or "ResolutionImpossible" in pip_output
+
+
+def read_left_out(wheelhouse: Path) -> List[str]:
+    """`requirement: why` for each requirement the wheelhouse had to leave out."""
+    try:
+        lines = (wheelhouse / LEFT_OUT_FILE).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    return [": ".join(line.split("\t", 1)) for line in lines if line.strip()]
 
 
 def find_pip_wheel(directory: Path) -> Optional[Path]:
@@ -154,23 +211,46 @@ def ensure_wheelhouse(
         if dest.exists():
             shutil.rmtree(dest)  # a half-made wheelhouse from an interrupted run
         dest.mkdir()
-        (dest / REQUIREMENTS_FILE).write_text(requirements, encoding="utf-8")
+        (dest / SOURCE_FILE).write_text(requirements, encoding="utf-8")
         pip = list(pip or host_pip())
         log(f"wheelhouse {dest.name}: downloading for Python {interp.version} ({interp.abi})")
-        _download(download_command(pip, interp, dest, ["pip", "-r", str(dest / REQUIREMENTS_FILE)]))
+        _download(download_command(pip, interp, dest, ["pip"]))
         pip_wheel = find_pip_wheel(dest)
         if pip_wheel is None:
             raise WheelhouseError(f"no pip wheel for Python {interp.version} was downloaded")
+
+        code, output = run_in_image(dest, markers_command(interp, pip_wheel.name))
+        if code != 0:
+            raise WheelhouseError(
+                f"evaluating the requirements' markers with {interp.path} failed (exit {code}): "
+                + _tail(output)
+            )
+        applicable = [
+            line[len(APPLIES) :].strip() for line in output.splitlines() if line.startswith(APPLIES)
+        ]
+        kept: List[str] = []
+        left_out: List[str] = []
+        for requirement in applicable:
+            ok, out = _try_download(download_command(pip, interp, dest, [requirement]))
+            if ok:
+                kept.append(requirement)
+            elif no_wheel_for_target(out):
+                left_out.append(f"{requirement}\tno wheel for {interp.abi}: {_tail(out, 1)}")
+                log(f"wheelhouse {dest.name}: left out {requirement}: no wheel for {interp.abi}")
+            else:
+                raise WheelhouseError(f"pip download {requirement} failed: {_tail(out)}")
+        (dest / REQUIREMENTS_FILE).write_text("".join(r + "\n" for r in kept), encoding="utf-8")
+        (dest / LEFT_OUT_FILE).write_text("".join(r + "\n" for r in left_out), encoding="utf-8")
+
         for _ in range(MAX_COMPLETION_ROUNDS):
-            code, output = run_in_image(dry_run_command(interp, pip_wheel.name))
+            code, output = run_in_image(dest, dry_run_command(interp, pip_wheel.name))
             if code == 0:
                 (dest / COMPLETE_MARKER).write_text("", encoding="utf-8")
                 return dest
             missing = missing_requirements(output)
             if not missing:
                 raise WheelhouseError(
-                    f"dry-run install for {interp.path} failed (exit {code}): "
-                    + _tail(output)
+                    f"dry-run install for {interp.path} failed (exit {code}): " + _tail(output)
                 )
             log(f"wheelhouse {dest.name}: completing with {', '.join(missing)}")
             _download(download_command(pip, interp, dest, missing))
@@ -179,18 +259,23 @@ def ensure_wheelhouse(
         )
 
 
-def _download(cmd: Sequence[str]) -> None:
+def _try_download(cmd: Sequence[str]) -> Tuple[bool, str]:
     try:
         proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.SubprocessError) as exc:
         raise WheelhouseError(f"pip download could not run: {exc}") from None
-    if proc.returncode != 0:
-        raise WheelhouseError(f"pip download failed: {_tail(proc.stderr or proc.stdout)}")
+    return proc.returncode == 0, proc.stderr or proc.stdout
 
 
-def _tail(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return " | ".join(lines[-3:]) if lines else "(no output)"
+def _download(cmd: Sequence[str]) -> None:
+    ok, out = _try_download(cmd)
+    if not ok:
+        raise WheelhouseError(f"pip download failed: {_tail(out)}")
+
+
+def _tail(text: str, lines: int = 3) -> str:
+    kept = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(kept[-lines:]) if kept else "(no output)"
 
 
 @contextlib.contextmanager

@@ -164,9 +164,7 @@ def probe(candidate: Candidate, timeout: float = PROBE_TIMEOUT) -> Probe:
         return Probe(candidate, None, f"broken: cannot run it: {exc.strerror or exc}")
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or [""])[-1][:200]
-        return Probe(
-            candidate, None, f"broken: probe exited with status {proc.returncode}: {tail}"
-        )
+        return Probe(candidate, None, f"broken: probe exited with status {proc.returncode}: {tail}")
     for line in reversed(proc.stdout.splitlines()):
         try:
             data = json.loads(line)
@@ -284,9 +282,7 @@ def discover(
                 )
             chosen[label] = interp
         else:
-            rejected.append(
-                Rejected(cand.path, cand.source, version, f"shadowed by {held.path}")
-            )
+            rejected.append(Rejected(cand.path, cand.source, version, f"shadowed by {held.path}"))
     return Discovery(chosen, rejected, tuple(dict.fromkeys(explicit_labels)))
 
 

@@ -67,7 +67,10 @@ def _tail(text: str, lines: int = 5) -> str:
 def _site_dirs(python: Path) -> List[str]:
     proc = subprocess.run(
         [str(python), "-c", "import json, site; print(json.dumps(site.getsitepackages()))"],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
     if proc.returncode != 0:
         raise EnvError(f"cannot ask {python} for its site-packages: {_tail(proc.stderr)}")
@@ -103,9 +106,7 @@ def ensure_base_env(
                 return BaseEnv(path, site_dirs, True, time.monotonic() - started)
         shutil.rmtree(path, ignore_errors=True)
         log(f"env: creating the test environment for {interp.short} ({path.name})")
-        _run_step(
-            [interp.path, "-m", "venv", str(path)], f"python {interp.short} -m venv", 300
-        )
+        _run_step([interp.path, "-m", "venv", str(path)], f"python {interp.short} -m venv", 300)
         python = venv_python(path)
         _run_step(
             [str(python), "-m", "pip", "install", *PIP_QUIET, "-r", str(requirements)],
@@ -148,8 +149,18 @@ def make_cell_env(interp: Interpreter, base: BaseEnv, dest: Path, wheel: Path) -
     lines = "".join(f"import site; site.addsitedir({d!r})\n" for d in base.site_dirs)
     (Path(own_sites[0]) / "_sky_matrix_base.pth").write_text(lines, encoding="utf-8")
     _run_step(
-        [str(python), "-m", "pip", "install", *PIP_QUIET, "--no-index", "--force-reinstall",
-         "--no-deps", "--quiet", str(wheel)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            *PIP_QUIET,
+            "--no-index",
+            "--force-reinstall",
+            "--no-deps",
+            "--quiet",
+            str(wheel),
+        ],
         f"installing {wheel.name}",
         600,
     )

@@ -43,7 +43,9 @@ SCRUBBED_ENV = (
 KILL_GRACE = 5.0
 
 
-def cell_environment(cell: Cell, venv: Path, cell_dir: Path, canary: Optional[str]) -> Dict[str, str]:
+def cell_environment(
+    cell: Cell, venv: Path, cell_dir: Path, canary: Optional[str]
+) -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["VIRTUAL_ENV"] = str(venv)
@@ -66,7 +68,12 @@ def _kill_group(pgid: int, sig: int) -> None:
 
 
 def run_limited(
-    argv: List[str], *, cwd: Path, env: Dict[str, str], log_path: Path, limit: float,
+    argv: List[str],
+    *,
+    cwd: Path,
+    env: Dict[str, str],
+    log_path: Path,
+    limit: float,
     ctx: RunContext,
 ) -> tuple:
     """(returncode, timed_out, seconds). The whole process group dies with the cell."""
@@ -207,6 +214,7 @@ def run_host_cell(cell: Cell, interp: Interpreter, ctx: RunContext, workers: int
             )  # fmt: skip
             first = _read_first_test(cell_dir)
             if first is not None:
+                result.extra["first_test_at"] = first
                 result.extra["first_test_after"] = round(first - started_wall, 3)
                 result.extra["first_test_after_pytest_start"] = round(first - test_started, 3)
 
@@ -222,7 +230,11 @@ def run_host_cell(cell: Cell, interp: Interpreter, ctx: RunContext, workers: int
 
 
 def _collect_stats(
-    result: CellResult, python: Path, run_dir: Path, env: Dict[str, str], venv: Path,
+    result: CellResult,
+    python: Path,
+    run_dir: Path,
+    env: Dict[str, str],
+    venv: Path,
     cell_dir: Path,
 ) -> None:
     suite_stats = merge_suite_stats(cell_dir)

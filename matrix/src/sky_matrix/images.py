@@ -77,20 +77,28 @@ MANYLINUX_IMAGES: Dict[str, ImageSpec] = {
     spec.name: spec
     for spec in (
         ImageSpec(
-            "manylinux2014", "manylinux", "2.17", (), _MANYLINUX_GLOBS,
+            "manylinux2014",
+            "manylinux",
+            "2.17",
+            (),
+            _MANYLINUX_GLOBS,
             base="pypa/manylinux2014_x86_64",
         ),
         ImageSpec(
-            "manylinux_2_28", "manylinux", "2.28", (), _MANYLINUX_GLOBS,
+            "manylinux_2_28",
+            "manylinux",
+            "2.28",
+            (),
+            _MANYLINUX_GLOBS,
             base="pypa/manylinux_2_28_x86_64",
         ),
     )
 }
 
 
-def select_images(source: Optional[str] = None, env: Mapping[str, str] = os.environ) -> Dict[
-    str, ImageSpec
-]:
+def select_images(
+    source: Optional[str] = None, env: Mapping[str, str] = os.environ
+) -> Dict[str, ImageSpec]:
     """The images of one source: `source`, else `$SKY_RS_IMAGE_SOURCE`, else `debian`.
 
     An unknown source name yields no images (and `ensure_image` explains why), never an error at
@@ -123,6 +131,7 @@ class ImageBuild:
     size_bytes: Optional[int] = None
     content_hash: Optional[str] = None
     source: Optional[str] = None
+    build_log: Optional[str] = None  # the build's whole output, when it was built
 
     def to_json(self) -> Dict[str, object]:
         data = dataclasses.asdict(self)
@@ -191,9 +200,7 @@ def parse_one_line_sources(text: str) -> List[AptSource]:
         fields = line.split()
         if len(fields) < 3 or fields[0] not in ("deb", "deb-src"):
             continue
-        sources.append(
-            AptSource((fields[0],), (fields[1],), (fields[2],), tuple(fields[3:]))
-        )
+        sources.append(AptSource((fields[0],), (fields[1],), (fields[2],), tuple(fields[3:])))
     return sources
 
 
@@ -388,18 +395,23 @@ def image_is_current(inspect: Optional[Mapping[str, object]], digest: str) -> bo
     return labels.get(HASH_LABEL) == digest
 
 
-def _run_streaming(cmd: Sequence[str], log: Log, timeout: float) -> Tuple[int, List[str]]:
-    """Run `cmd`, passing each output line to `log`; (returncode, last lines)."""
+def _run_logged(
+    cmd: Sequence[str], log: Log, log_path: Path, timeout: float
+) -> Tuple[int, List[str]]:
+    """Run `cmd` with its whole output in `log_path`; only the build script's own progress
+    lines and apt's errors go to `log`. (returncode, last lines)."""
     tail: List[str] = []
     deadline = time.monotonic() + timeout
-    with subprocess.Popen(
+    with open(log_path, "w", encoding="utf-8") as out, subprocess.Popen(
         list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
     ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
+            out.write(line)
             line = line.rstrip("\n")
-            log(line)
-            tail = (tail + [line])[-40:]
+            if line.startswith(("[build-image", "E: ")):
+                log(line)
+            tail = [*tail, line][-40:]
             if time.monotonic() > deadline:
                 proc.kill()
                 tail.append(f"(killed after {timeout:.0f}s)")
@@ -420,14 +432,15 @@ _PROBE_SNIPPET = (
 
 
 def probe_script(globs: Sequence[str]) -> str:
-    """A POSIX shell script printing `glibc <version>` and one `py <path> <json>` per interpreter."""
+    """A POSIX shell script printing `glibc <version>`, then `py <path> <json>` per interpreter."""
     snippet = _PROBE_SNIPPET.replace('"', '\\"')
     return (
-        'echo "glibc $(getconf GNU_LIBC_VERSION 2>/dev/null | sed \'s/^glibc //\')"\n'
+        "echo \"glibc $(getconf GNU_LIBC_VERSION 2>/dev/null | sed 's/^glibc //')\"\n"
         f"for p in {' '.join(globs)}; do\n"
         '  [ -x "$p" ] && [ ! -d "$p" ] || continue\n'
         f'  out=$("$p" -I -c "{snippet}" 2>/dev/null) && echo "py $p $out"\n'
         "done\n"
+        "exit 0\n"  # a candidate that fails to run is no reason to fail the probe
     )
 
 
@@ -548,10 +561,16 @@ def ensure_image(
             else:
                 mirror = host_debian_mirror() if spec.source == "debian" else None
                 cmd = build_command(spec, docker_dir, digest, mirror=mirror)
-                log(f"image {name}: building {tag}")
-                code, tail = _run_streaming(cmd, log, _BUILD_TIMEOUT)
+                build_log = Path(tempfile.gettempdir()) / f"sky-rs-image-{name}.log"
+                result.build_log = str(build_log)
+                log(f"image {name}: building {tag} (log: {build_log})")
+                code, tail = _run_logged(cmd, log, build_log, _BUILD_TIMEOUT)
                 if code != 0:
-                    return finish(f"build failed (exit {code}): {_build_failure_line(tail)}")
+                    return finish(
+                        f"build failed (exit {code}): {_build_failure_line(tail)}"
+                        f" -- log: {build_log}"
+                    )
+                _remove_outdated(spec, tag, log)
         inspect = _inspect_image(tag)
         if not image_is_current(inspect, digest):
             return finish(f"build finished but {tag} is missing or unlabelled")
@@ -570,6 +589,20 @@ def ensure_image(
     if not pythons:
         return finish(f"no usable CPython found in {tag}")
     return finish()
+
+
+def _remove_outdated(spec: ImageSpec, current: str, log: Log) -> None:
+    """Drop this image's builds from older inputs (a few hundred MB each); in-use ones stay."""
+    repository = f"{IMAGE_REPOSITORY}/{spec.name}"
+    proc = subprocess.run(
+        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    for tag in proc.stdout.split():
+        if tag != current and tag.startswith(repository + ":"):
+            removed = subprocess.run(["docker", "rmi", tag], capture_output=True, timeout=120)
+            if removed.returncode == 0:
+                log(f"image {spec.name}: removed outdated {tag}")
 
 
 @contextlib.contextmanager

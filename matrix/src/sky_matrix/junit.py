@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 from sky_matrix.model import CellResult
+from sky_matrix.store import write_text_atomic
 
 COUNT_KEYS = ("tests", "failures", "errors", "skipped")
 
@@ -76,6 +77,5 @@ def merged(results: Iterable[CellResult]) -> ET.ElementTree:
 def write_merged(results: Iterable[CellResult], path: Path) -> None:
     tree = merged(results)
     ET.indent(tree)
-    tmp = path.with_name(path.name + ".tmp")
-    tree.write(tmp, encoding="utf-8", xml_declaration=True)
-    tmp.replace(path)
+    text = ET.tostring(tree.getroot(), encoding="unicode", xml_declaration=True)
+    write_text_atomic(path, text + "\n")

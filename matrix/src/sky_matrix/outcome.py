@@ -46,7 +46,11 @@ def classify(
     """(verdict, reason, signal name) for a finished cell process."""
     oom = "MemoryError" in log_text
     if timed_out:
-        return "fail", f"hung: still running at the {wall_limit:g} s wall-clock limit (killed)", None
+        return (
+            "fail",
+            f"hung: still running at the {wall_limit:g} s wall-clock limit (killed)",
+            None,
+        )
     sig = died_of(returncode)
     if sig is not None:
         name = signal_name(sig)
@@ -72,18 +76,17 @@ def classify(
             return "skipped", f"all {total} tests skipped{because}", None
         return "pass", "", None
     details: List[str] = []
+    if oom:
+        details.append("out of memory (MemoryError)")
     if counts:
         details.append(
-            f"{counts.get('failures', 0)} failed, {counts.get('errors', 0)} errors"
-            f" of {total} tests"
+            f"{counts.get('failures', 0)} failed, {counts.get('errors', 0)} errors of {total} tests"
         )
     crash = _WORKER_CRASH.search(log_text)
     if crash:
         details.append(f"xdist worker {crash.group(1)} crashed running {crash.group(2)}")
     if "+++ Timeout +++" in log_text:
         details.append("a test hit the per-test timeout")
-    if oom:
-        details.append("out of memory (MemoryError)")
     if returncode == 1:
         summary = "; ".join(details) or "tests failed"
         return "fail", summary, None
@@ -92,4 +95,6 @@ def classify(
     if first_error and not details:
         details.append(first_error.group(0).strip()[:200])
     label = kind.get(returncode or 0, f"pytest exited with status {returncode}")
+    if oom:  # the cause first, pytest's wording after
+        return "fail", "; ".join([details[0], label, *details[1:]]), None
     return "fail", "; ".join([label, *details]), None

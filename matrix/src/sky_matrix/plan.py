@@ -150,16 +150,27 @@ def select(plan: List[PlannedCell], selection: Selection) -> List[PlannedCell]:
         planned.required = not any(matches(cell.id, pat) for pat in selection.allow_fail)
         chosen.append(planned)
     if not chosen and selection.only:
-        raise UsageError(
-            f"no cell matches {' / '.join(selection.only)}: see the ids with --list"
-        )
-    chosen.sort(key=lambda p: p.cell.id)
+        raise UsageError(f"no cell matches {' / '.join(selection.only)}: see the ids with --list")
+    chosen.sort(key=lambda p: p.cell.id)  # shards must not depend on discovery order
     if selection.shard:
         index, total = selection.shard
         chosen = [p for i, p in enumerate(chosen) if i % total == index - 1]
-    # Host cells first: container images can build while they run.
-    chosen.sort(key=lambda p: (p.cell.platform != "host", p.cell.id))
+    chosen.sort(key=lambda p: cell_sort_key(p.cell))
     return chosen
+
+
+def cell_sort_key(cell: Cell) -> Tuple[Any, ...]:
+    """Host cells first (container images can build while they run), then by interpreter."""
+    suites = list(SUITES)
+    suite_index = suites.index(cell.suite) if cell.suite in suites else len(suites)
+    return (
+        cell.platform != "host",
+        cell.platform,
+        label_sort_key(cell.python),
+        suite_index,
+        cell.profile != "default",
+        cell.profile,
+    )
 
 
 def github_matrix(cells: Sequence[PlannedCell]) -> Dict[str, Any]:

@@ -90,8 +90,8 @@ def _label_of(version: str) -> str:
 def container_modules_available() -> Optional[str]:
     """None when the container side is importable, else why not."""
     try:
-        import sky_matrix.containers  # noqa: F401
-        import sky_matrix.images  # noqa: F401
+        import sky_matrix.containers
+        import sky_matrix.images
         import sky_matrix.profiles  # noqa: F401
     except ImportError as exc:
         return f"container support not installed ({exc})"
@@ -140,7 +140,9 @@ class DockerPlatform(Platform):
                 if not self.build.ok:
                     self._failure = f"image {self.image} unavailable: {self.build.error}"
                 elif ctx.container_wheel() is None:
-                    self._failure = "the manylinux wheel for containers could not be built"
+                    self._failure = (
+                        f"no manylinux wheel for containers: {ctx.container_wheel_error}"
+                    )
             return self._failure
 
     def run_cell(self, cell: Cell, slot: Slot, ctx: RunContext, workers: int) -> CellResult:
@@ -180,4 +182,3 @@ def host_and_docker_platforms(
     for image in images.IMAGES:
         platforms.append(DockerPlatform(image, None if usable else f"docker unusable: {why}"))
     return platforms
-

@@ -70,9 +70,7 @@ def get_suite(name: str) -> Suite:
     try:
         return SUITES[name]
     except KeyError:
-        raise UsageError(
-            f"unknown suite {name!r}: choose from {', '.join(SUITES)}"
-        ) from None
+        raise UsageError(f"unknown suite {name!r}: choose from {', '.join(SUITES)}") from None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -115,7 +115,10 @@ def build_wheel(
         with open(build_log, "wb") as out:
             try:
                 proc = subprocess.run(
-                    argv, cwd=str(project_root), stdout=out, stderr=subprocess.STDOUT,
+                    argv,
+                    cwd=str(project_root),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                 )
             except OSError as exc:
@@ -136,13 +139,18 @@ def build_wheel(
 
 
 def _last_error_line(log_path: Path) -> str:
+    """The first compiler error or maturin cause: the line that says what is wrong."""
     try:
         lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return "no build log"
-    for line in reversed(lines):
-        if "error" in line.lower() and line.strip():
-            return line.strip()[:300]
+    for line in lines:
+        text = line.strip()
+        if (
+            text.startswith(("error[", "error:", "Caused by:", "💥"))
+            and "maturin failed" not in text
+        ):
+            return text[:300]
     return (lines[-1].strip() if lines else "no output")[:300]
 
 
@@ -154,8 +162,17 @@ def install_cached(project_root: Path) -> Path:
             "no wheel built for the current sources: run `tox -e build` or `nox -s build` first"
         )
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-index", "--force-reinstall",
-         "--no-deps", "--quiet", str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-index",
+            "--force-reinstall",
+            "--no-deps",
+            "--quiet",
+            str(wheel),
+        ],
         check=True,
     )
     return wheel

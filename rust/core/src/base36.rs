@@ -76,7 +76,11 @@ fn limbs_to_base36(mut limbs: Vec<u64>) -> String {
     if reversed.is_empty() {
         return "0".to_owned();
     }
-    reversed.iter().rev().map(|&digit| char::from(digit)).collect()
+    reversed
+        .iter()
+        .rev()
+        .map(|&digit| char::from(digit))
+        .collect()
 }
 
 fn trim_high_zeros(limbs: &mut Vec<u64>) {
@@ -108,7 +112,18 @@ mod tests {
     #[test]
     fn anything_unusual_is_left_to_python() {
         let unusual: [&[u8]; 12] = [
-            b"", b"0x", b" ff", b"ff ", b"+ff", b"-ff", b"f_f", b"0x_ff", b"fg", b"0o1", b"x", b"\xd9\xa3",
+            b"",
+            b"0x",
+            b" ff",
+            b"ff ",
+            b"+ff",
+            b"-ff",
+            b"f_f",
+            b"0x_ff",
+            b"fg",
+            b"0o1",
+            b"x",
+            b"\xd9\xa3",
         ];
         for s in unusual {
             assert_eq!(encode_plain_hex(s), None, "{s:?}");
@@ -128,10 +143,22 @@ mod tests {
     #[test]
     fn limb_and_chunk_boundaries() {
         // 16**16 = 2**64 (one past a limb); 36**12 and 36**24 (chunk edges).
-        assert_eq!(encode_plain_hex(b"ffffffffffffffff").as_deref(), Some("3w5e11264sgsf"));
-        assert_eq!(encode_plain_hex(b"10000000000000000").as_deref(), Some("3w5e11264sgsg"));
-        assert_eq!(encode_plain_hex(b"41c21cb8e1000000").as_deref(), Some("1000000000000"));
-        assert_eq!(encode_plain_hex(b"41c21cb8e0ffffff").as_deref(), Some("zzzzzzzzzzzz"));
+        assert_eq!(
+            encode_plain_hex(b"ffffffffffffffff").as_deref(),
+            Some("3w5e11264sgsf")
+        );
+        assert_eq!(
+            encode_plain_hex(b"10000000000000000").as_deref(),
+            Some("3w5e11264sgsg")
+        );
+        assert_eq!(
+            encode_plain_hex(b"41c21cb8e1000000").as_deref(),
+            Some("1000000000000")
+        );
+        assert_eq!(
+            encode_plain_hex(b"41c21cb8e0ffffff").as_deref(),
+            Some("zzzzzzzzzzzz")
+        );
         assert_eq!(
             encode_plain_hex(b"10e425c56daffabc35c1000000000000").as_deref(),
             Some("1000000000000000000000000")
@@ -143,7 +170,10 @@ mod tests {
         assert_eq!(encode_be_bytes(&[]), "0");
         assert_eq!(encode_be_bytes(&[0, 0]), "0");
         assert_eq!(encode_be_bytes(&[0xff]), "73");
-        assert_eq!(encode_be_bytes(&[1, 0, 0, 0, 0, 0, 0, 0, 0]), "3w5e11264sgsg");
+        assert_eq!(
+            encode_be_bytes(&[1, 0, 0, 0, 0, 0, 0, 0, 0]),
+            "3w5e11264sgsg"
+        );
     }
 
     /// Base 36 by the obvious method on u128, to cross-check the limb
@@ -170,7 +200,11 @@ mod tests {
             let shift = (state >> 120) as u32 % 128;
             let value = state >> shift;
             let hex = format!("{value:x}");
-            assert_eq!(encode_plain_hex(hex.as_bytes()).unwrap(), naive(value), "{hex}");
+            assert_eq!(
+                encode_plain_hex(hex.as_bytes()).unwrap(),
+                naive(value),
+                "{hex}"
+            );
             assert_eq!(encode_be_bytes(&value.to_be_bytes()), naive(value));
         }
     }

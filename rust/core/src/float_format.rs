@@ -24,11 +24,27 @@ pub fn is_integer(x: f64) -> bool {
     x.is_finite() && x.trunc() == x
 }
 
+/// `'{:.0f}'.format(x)` for an integral `x` (`2.0` → `"2"`, `-0.0` → `"-0"`).
+///
+/// Integral values below 2**63 in magnitude are written as integers, which
+/// is exact and much cheaper than the float formatter's exact mode.
+pub fn format_integral(x: f64) -> String {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2**63
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0" } else { "0" }.to_owned();
+    }
+    if x.abs() < LIMIT {
+        // Integral and in range, so the conversion is exact.
+        return (x as i64).to_string();
+    }
+    format_fixed(x, 0)
+}
+
 /// `format_float(x, precision)` for a float `x`: `'{:.0f}'` when `x` is
 /// integral (`2.0` → `"2"`, `-0.0` → `"-0"`), else `f'{x:.{precision}f}'`.
 pub fn format_float(x: f64, precision: usize) -> String {
     if is_integer(x) {
-        format_fixed(x, 0)
+        format_integral(x)
     } else {
         format_fixed(x, precision)
     }
@@ -86,7 +102,10 @@ mod tests {
     #[test]
     fn nan_is_nan_whatever_its_sign() {
         assert_eq!(format_fixed(-f64::NAN, 2), "nan");
-        assert_eq!(format_float(f64::from_bits(0xfff8_0000_0000_0001), 1), "nan");
+        assert_eq!(
+            format_float(f64::from_bits(0xfff8_0000_0000_0001), 1),
+            "nan"
+        );
     }
 
     #[test]
@@ -99,6 +118,33 @@ mod tests {
             "179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858368"
         );
         assert_eq!(format_float(f64::INFINITY, 1), "inf");
+    }
+
+    #[test]
+    fn integral_shortcut_agrees_with_the_formatter() {
+        let edges = [
+            1.0,
+            -1.0,
+            9_007_199_254_740_993.0,
+            9_223_372_036_854_774_784.0,  // largest double below 2**63
+            -9_223_372_036_854_775_808.0, // -2**63: formatter path
+            9_223_372_036_854_775_808.0,  // 2**63: formatter path
+            1e300,
+            -123_456_789.0,
+        ];
+        for x in edges {
+            assert_eq!(format_integral(x), format_fixed(x, 0), "{x:e}");
+        }
+        let mut bits: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            bits ^= bits << 13;
+            bits ^= bits >> 7;
+            bits ^= bits << 17;
+            let x = f64::from_bits(bits).trunc();
+            if x.is_finite() {
+                assert_eq!(format_integral(x), format_fixed(x, 0), "{x:e}");
+            }
+        }
     }
 
     #[test]

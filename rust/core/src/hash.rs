@@ -232,7 +232,15 @@ mod tests {
 
     #[test]
     fn only_canonical_names_are_known() {
-        for name in ["SHA256", "sha-256", "sha3-256", "SHA3_256", "BLAKE2B", "shake_128", ""] {
+        for name in [
+            "SHA256",
+            "sha-256",
+            "sha3-256",
+            "SHA3_256",
+            "BLAKE2B",
+            "shake_128",
+            "",
+        ] {
             assert_eq!(HashAlgorithm::from_canonical_name(name), None, "{name}");
         }
     }
@@ -242,7 +250,9 @@ mod tests {
         // sha256 of one million 'a' (FIPS 180-2 test vector).
         let input = vec![b'a'; 1_000_000];
         assert_eq!(
-            hex(&HashAlgorithm::Sha256.digest_reader(input.as_slice()).unwrap()),
+            hex(&HashAlgorithm::Sha256
+                .digest_reader(input.as_slice())
+                .unwrap()),
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
         );
     }

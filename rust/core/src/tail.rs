@@ -36,7 +36,9 @@ impl Tail {
 
     /// The kept lines, oldest first, without their `'\n'`.
     pub fn lines(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
-        self.lines.iter().map(move |range| &self.bytes[range.clone()])
+        self.lines
+            .iter()
+            .map(move |range| &self.bytes[range.clone()])
     }
 
     /// The kept lines as owned byte vectors (convenient in tests).
@@ -45,48 +47,27 @@ impl Tail {
     }
 }
 
-/// Where a failing [`read_last_n_lines`] failed; the binding needs it to
-/// decide which path name the `OSError` carries.
-#[derive(Debug)]
-pub enum TailError {
-    /// `stat` of the path failed (missing file, `ENOTDIR`, `EACCES`, ...).
-    Stat(io::Error),
-    /// The path is a directory (`EISDIR`) or opening it failed.
-    Open(io::Error),
-    /// Seeking or reading the opened file failed (Python reports these
-    /// without a file name).
-    Read(io::Error),
-}
-
-impl TailError {
-    /// The underlying I/O error.
-    pub fn io_error(&self) -> &io::Error {
-        match self {
-            TailError::Stat(err) | TailError::Open(err) | TailError::Read(err) => err,
-        }
-    }
-}
-
 /// The last `n` lines of the file at `path` (`stat` first, `n == 0` gives no
 /// lines even for a directory, a directory with `n > 0` is `EISDIR`).
 ///
 /// `chunk_size` is the size of each backward read (clamped to `1..=1 MiB`); it
 /// never changes the result.
-pub fn read_last_n_lines(path: &Path, n: u64, chunk_size: u64) -> Result<Tail, TailError> {
-    let status = std::fs::metadata(path).map_err(TailError::Stat)?;
+pub fn read_last_n_lines(path: &Path, n: u64, chunk_size: u64) -> io::Result<Tail> {
+    let status = std::fs::metadata(path)?;
     if n == 0 {
         return Ok(Tail::default());
     }
     if status.is_dir() {
-        return Err(TailError::Open(is_a_directory()));
+        return Err(is_a_directory());
     }
-    let mut file = File::open(path).map_err(TailError::Open)?;
+    let mut file = File::open(path)?;
     // The path may have become a directory since the stat; Python's `open()`
-    // refuses directories the same way.
-    if file.metadata().map_err(TailError::Open)?.is_dir() {
-        return Err(TailError::Open(is_a_directory()));
+    // refuses directories the same way (and, like it, ignores a failing
+    // `fstat`).
+    if file.metadata().is_ok_and(|status| status.is_dir()) {
+        return Err(is_a_directory());
     }
-    read_tail(&mut file, n, chunk_size).map_err(TailError::Read)
+    read_tail(&mut file, n, chunk_size)
 }
 
 fn is_a_directory() -> io::Error {
@@ -223,7 +204,10 @@ mod tests {
     }
 
     fn lines(expected: &[&str]) -> Vec<Vec<u8>> {
-        expected.iter().map(|line| line.as_bytes().to_vec()).collect()
+        expected
+            .iter()
+            .map(|line| line.as_bytes().to_vec())
+            .collect()
     }
 
     /// Python's reference: `content.split(b'\n')`, drop a final empty piece,
@@ -380,7 +364,7 @@ mod tests {
     }
 
     #[test]
-    fn path_errors_say_where_they_happened() {
+    fn path_errors_keep_their_errno() {
         let dir = std::env::temp_dir().join(format!("sky-rs-tail-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("f.txt");
@@ -389,16 +373,14 @@ mod tests {
         assert_eq!(got.to_vecs(), lines(&["two"]));
         assert_eq!(got.len(), 1);
 
-        match read_last_n_lines(&dir.join("missing"), 1, 8192) {
-            Err(TailError::Stat(err)) => assert_eq!(err.raw_os_error(), Some(libc::ENOENT)),
-            other => panic!("expected a stat error, got {other:?}"),
-        }
+        let errno =
+            |path: &Path, n: u64| read_last_n_lines(path, n, 8192).unwrap_err().raw_os_error();
+        assert_eq!(errno(&dir.join("missing"), 1), Some(libc::ENOENT));
+        assert_eq!(errno(&dir.join("missing"), 0), Some(libc::ENOENT));
+        assert_eq!(errno(&file.join("below"), 1), Some(libc::ENOTDIR));
         // n == 0 answers after the stat, even for a directory.
         assert!(read_last_n_lines(&dir, 0, 8192).unwrap().is_empty());
-        match read_last_n_lines(&dir, 1, 8192) {
-            Err(TailError::Open(err)) => assert_eq!(err.raw_os_error(), Some(libc::EISDIR)),
-            other => panic!("expected EISDIR, got {other:?}"),
-        }
+        assert_eq!(errno(&dir, 1), Some(libc::EISDIR));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

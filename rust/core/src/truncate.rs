@@ -1,10 +1,10 @@
 //! SkyPilot's `truncate_long_string`, on code points.
 //!
 //! The result is always a prefix of the string, or a prefix and a suffix,
-//! around `"..."`; [`plan`] computes those lengths from the code points
-//! (only whether each is a space matters), so the binding can cut a Python
-//! `str` of any content, lone surrogates included, and [`truncate_long_string`]
-//! applies the plan to a Rust `&str`.
+//! around `"..."`; [`plan`] computes those lengths from the string's length
+//! and the positions of its spaces only, so the binding can cut a Python
+//! `str` of any content (lone surrogates included) without copying it, and
+//! [`truncate_long_string`] applies the plan to a Rust `&str`.
 
 /// How to cut a string longer than `max_length`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,12 +19,12 @@ pub enum Truncation {
 
 pub const ELLIPSIS: &str = "...";
 
-/// The plan for a string of `len` code points whose code points are
-/// described, in order, by `is_space` (`true` for `' '`, U+0020 only).
-/// `is_space` is consumed only as far as the end mode needs it.
-pub fn plan<I>(len: usize, max_length: usize, truncate_middle: bool, is_space: I) -> Truncation
+/// The plan for a string of `len` code points whose `' '` (U+0020 only)
+/// are at the ascending indices `spaces`. `spaces` is consumed only as far
+/// as the end mode needs it.
+pub fn plan<I>(len: usize, max_length: usize, truncate_middle: bool, spaces: I) -> Truncation
 where
-    I: IntoIterator<Item = bool>,
+    I: IntoIterator<Item = usize>,
 {
     if len <= max_length {
         return Truncation::Unchanged;
@@ -32,7 +32,7 @@ where
     if truncate_middle {
         plan_middle(max_length)
     } else {
-        plan_end(max_length, is_space)
+        plan_end(len, max_length, spaces)
     }
 }
 
@@ -60,25 +60,22 @@ fn plan_middle(max_length: usize) -> Truncation {
 ///
 /// `' '.join(words[:i])` is the prefix of `s` that ends right before the
 /// space preceding word `i` (empty for `i == 0`), so only lengths matter.
-fn plan_end<I>(max_length: usize, is_space: I) -> Truncation
+fn plan_end<I>(len: usize, max_length: usize, spaces: I) -> Truncation
 where
-    I: IntoIterator<Item = bool>,
+    I: IntoIterator<Item = usize>,
 {
     let mut word_start = 0;
     let mut word_sum = 0;
-    let mut position = 0;
-    for space in is_space {
-        if space {
-            if let Some(plan) = end_word(max_length, word_start, position, &mut word_sum) {
-                return plan;
-            }
-            word_start = position + 1;
+    for space in spaces {
+        if let Some(plan) = end_word(max_length, word_start, space, &mut word_sum) {
+            return plan;
         }
-        position += 1;
+        word_start = space + 1;
     }
     // The last word is `i` whether or not the sum reaches `max_length`.
-    end_word(max_length, word_start, position, &mut word_sum)
-        .unwrap_or(Truncation::Prefix(joined_len_before(word_start).max(max_length)))
+    end_word(max_length, word_start, len, &mut word_sum).unwrap_or(Truncation::Prefix(
+        joined_len_before(word_start).max(max_length),
+    ))
 }
 
 /// Account for the word `[word_start, word_end)`; the plan when it decides.
@@ -95,7 +92,9 @@ fn end_word(
     }
     *word_sum += word_len;
     if *word_sum >= max_length {
-        return Some(Truncation::Prefix(joined_len_before(word_start).max(max_length)));
+        return Some(Truncation::Prefix(
+            joined_len_before(word_start).max(max_length),
+        ));
     }
     None
 }
@@ -108,7 +107,12 @@ fn joined_len_before(word_start: usize) -> usize {
 /// `truncate_long_string(s, max_length, truncate_middle)` for a Rust string.
 pub fn truncate_long_string(s: &str, max_length: usize, truncate_middle: bool) -> String {
     let len = s.chars().count();
-    let plan = plan(len, max_length, truncate_middle, s.chars().map(|c| c == ' '));
+    let spaces = s
+        .chars()
+        .enumerate()
+        .filter(|&(_, c)| c == ' ')
+        .map(|(index, _)| index);
+    let plan = plan(len, max_length, truncate_middle, spaces);
     match plan {
         Truncation::Unchanged => s.to_owned(),
         Truncation::Prefix(keep) => {
@@ -150,8 +154,14 @@ mod tests {
 
     #[test]
     fn spec_end_examples() {
-        assert_eq!(truncate_long_string("a b c d e f", 10, false), "a b c d e ...");
-        assert_eq!(truncate_long_string("ab cd ef gh", 10, false), "ab cd ef g...");
+        assert_eq!(
+            truncate_long_string("a b c d e f", 10, false),
+            "a b c d e ..."
+        );
+        assert_eq!(
+            truncate_long_string("ab cd ef gh", 10, false),
+            "ab cd ef g..."
+        );
     }
 
     #[test]
@@ -168,7 +178,10 @@ mod tests {
         // Sums 2, 4, 6 (>= 6 at word 2): prefix "ab cd" (5), extended to 6.
         assert_eq!(truncate_long_string("ab cd ef gh", 6, false), "ab cd ...");
         // Spaces are not counted: the result may exceed max_length + 3.
-        assert_eq!(truncate_long_string("a b c d e f g h", 5, false), "a b c d...");
+        assert_eq!(
+            truncate_long_string("a b c d e f g h", 5, false),
+            "a b c d..."
+        );
     }
 
     #[test]
@@ -180,7 +193,10 @@ mod tests {
     #[test]
     fn lengths_count_code_points() {
         assert_eq!(truncate_long_string("ééééé", 4, true), "é...");
-        assert_eq!(truncate_long_string("日本語 テキスト です", 4, false), "日本語 ...");
+        assert_eq!(
+            truncate_long_string("日本語 テキスト です", 4, false),
+            "日本語 ..."
+        );
         assert_eq!(truncate_long_string("🙂🙂🙂🙂🙂🙂", 5, true), "🙂...🙂");
     }
 

@@ -76,7 +76,11 @@ pub fn int_text(value: &Bound<'_, PyAny>, int: IntValue) -> Answer<String> {
         IntValue::Small(small) => Ok(small.to_string()),
         IntValue::HugeNegative | IntValue::HugePositive => {
             let text = crate::interp::int_repr(value.py())?.call1((value,))?;
-            Ok(text.cast_into::<PyString>().map_err(PyErr::from)?.to_cow()?.into_owned())
+            Ok(text
+                .cast_into::<PyString>()
+                .map_err(PyErr::from)?
+                .to_cow()?
+                .into_owned())
         }
     }
 }
@@ -95,12 +99,9 @@ pub fn require_str(value: &Bound<'_, PyAny>, name: &str) -> Answer<()> {
 /// `_require_optional_str(value, name)`.
 pub fn require_optional_str(value: Option<&Bound<'_, PyAny>>, name: &str) -> Answer<()> {
     match value {
-        Some(value) if !value.is_none() && !value.is_instance_of::<PyString>() => {
-            Err(type_error(format!(
-                "{name} must be a str or None, not {}",
-                type_name(value)?
-            )))
-        }
+        Some(value) if !value.is_none() && !value.is_instance_of::<PyString>() => Err(type_error(
+            format!("{name} must be a str or None, not {}", type_name(value)?),
+        )),
         _ => Ok(()),
     }
 }

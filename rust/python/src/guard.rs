@@ -2,10 +2,12 @@
 //! answer and are raised; a caught panic or an internal error makes
 //! `sky_rs.fallback.<fn>` answer the same call, counted by reason.
 
+use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+use pyo3::BoundObject;
 
 use crate::functions::Function;
 use crate::stats::{self, FallbackReason};
@@ -54,7 +56,7 @@ where
             Arg::Given(object) => Ok(object.clone()),
             Arg::Default(value) => value
                 .into_pyobject(py)
-                .map(|object| object.into_any())
+                .map(|object| object.into_any().into_bound())
                 .map_err(Into::into),
         }
     }
@@ -76,7 +78,7 @@ where
         crate::fault::inject(function)?;
         body()
     }));
-    let reason = match outcome {
+    let (reason, detail) = match outcome {
         Ok(Ok(value)) => {
             stats::count_rust(function);
             return Ok(value);
@@ -85,10 +87,11 @@ where
             stats::count_rust(function);
             return Err(err);
         }
-        Ok(Err(Failure::Internal(_))) => FallbackReason::InternalError,
-        Err(_panic) => FallbackReason::Panic,
+        Ok(Err(Failure::Internal(detail))) => (FallbackReason::InternalError, detail),
+        Err(payload) => (FallbackReason::Panic, panic_message(payload.as_ref())),
     };
     stats::count_fallback(function, reason);
+    log_fallback(py, function.name(), reason.label(), &detail);
     call_fallback(py, function.name(), fallback_args()?)
 }
 
@@ -104,10 +107,45 @@ where
     B: FnOnce() -> Answer<Bound<'py, PyAny>>,
     A: FnOnce() -> PyResult<Bound<'py, PyTuple>>,
 {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(Failure::Raise(err))) => Err(err),
-        Ok(Err(Failure::Internal(_))) | Err(_) => call_fallback(py, name, fallback_args()?),
+    let (reason, detail) = match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(value)) => return Ok(value),
+        Ok(Err(Failure::Raise(err))) => return Err(err),
+        Ok(Err(Failure::Internal(detail))) => (FallbackReason::InternalError, detail),
+        Err(payload) => (FallbackReason::Panic, panic_message(payload.as_ref())),
+    };
+    log_fallback(py, name, reason.label(), &detail);
+    call_fallback(py, name, fallback_args()?)
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "panic with a non-text payload".to_owned()
+    }
+}
+
+/// Debug-level record on the `sky_rs` logger of why Python answered; a
+/// failure to log must not change the answer, so it is ignored.
+fn log_fallback(py: Python<'_>, name: &str, reason: &str, detail: &str) {
+    let logged = py
+        .import("logging")
+        .and_then(|logging| logging.getattr("getLogger")?.call1(("sky_rs",)))
+        .and_then(|logger| {
+            logger.call_method1(
+                "debug",
+                (
+                    "native %s fell back to sky_rs.fallback (%s): %s",
+                    name,
+                    reason,
+                    detail,
+                ),
+            )
+        });
+    if let Err(err) = logged {
+        drop(err);
     }
 }
 

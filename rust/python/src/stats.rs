@@ -54,21 +54,31 @@ pub fn count_fallback(function: Function, reason: FallbackReason) {
     FALLBACKS[function.index()][reason.index()].fetch_add(1, Ordering::Relaxed);
 }
 
-/// Calls answered by Rust and the non-zero fallback counts, per function.
-pub fn snapshot() -> Vec<(Function, u64, Vec<(FallbackReason, u64)>)> {
+/// One function's counters.
+pub struct FunctionStats {
+    pub function: Function,
+    /// Calls answered by Rust (values and typed errors).
+    pub rust: u64,
+    /// Calls answered by `sky_rs.fallback`, by reason; zero counts omitted.
+    pub fallbacks: Vec<(FallbackReason, u64)>,
+}
+
+/// Every function's counters, in the order of the contract.
+pub fn snapshot() -> Vec<FunctionStats> {
     Function::ALL
         .into_iter()
         .map(|function| {
-            let rust = ANSWERED_BY_RUST[function.index()].load(Ordering::Relaxed);
+            let row = &FALLBACKS[function.index()];
             let fallbacks = FallbackReason::ALL
                 .into_iter()
-                .map(|reason| {
-                    let count = FALLBACKS[function.index()][reason.index()].load(Ordering::Relaxed);
-                    (reason, count)
-                })
+                .map(|reason| (reason, row[reason.index()].load(Ordering::Relaxed)))
                 .filter(|&(_, count)| count > 0)
                 .collect();
-            (function, rust, fallbacks)
+            FunctionStats {
+                function,
+                rust: ANSWERED_BY_RUST[function.index()].load(Ordering::Relaxed),
+                fallbacks,
+            }
         })
         .collect()
 }

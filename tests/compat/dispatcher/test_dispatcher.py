@@ -254,7 +254,7 @@ def test_unimportable_native_module_means_python_everywhere_with_reason() -> Non
     info = data["info"]
     assert info["backend"] == "python"
     assert "could not be imported" in info["reason"]
-    assert "ImportError" in info["native_import_error"]
+    assert "sky_rs._native" in info["native_import_error"]
     functions = data["stats"]["functions"]
     assert functions["base36_encode"] == {
         "rust": 0,

@@ -8,8 +8,12 @@ import socket
 import string
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
 import pytest
+
+if TYPE_CHECKING:
+    from conftest import Parity
 
 LOWERCASE = string.ascii_lowercase
 
@@ -33,22 +37,26 @@ def write(path: Path, content: bytes) -> str:
         (b"a\nb\nc\n", 1, ["c"]),
         (b"a\nb\nc", 2, ["b\n", "c"]),
         (b"a\r\nb\r\r\n", 5, ["a\n", "b"]),
-        (b"a\rb\x0bc\x0cd\x1ce\x1df\x1eg\xc2\x85h\xe2\x80\xa8i\n", 5, [
-            "a\rb\x0bc\x0cd\x1ce\x1df\x1eg\x85h\u2028i"
-        ]),
+        (
+            b"a\rb\x0bc\x0cd\x1ce\x1df\x1eg\xc2\x85h\xe2\x80\xa8i\n",
+            5,
+            ["a\rb\x0bc\x0cd\x1ce\x1df\x1eg\x85h\u2028i"],
+        ),
         (b"x\n\n\ny\n", 3, ["\n", "\n", "y"]),
         (b"one\r", 1, ["one"]),
     ],
 )
 @pytest.mark.parametrize("chunk_size", [1, 2, 3, 8192])
 def test_read_last_n_lines_examples(
-    parity, tmp_path: Path, content: bytes, n: int, expected: list, chunk_size: int
+    parity: Parity, tmp_path: Path, content: bytes, n: int, expected: list, chunk_size: int
 ) -> None:
     path = write(tmp_path / "log", content)
     parity.returns(expected, "read_last_n_lines", path, n, chunk_size)
 
 
-def test_read_last_n_lines_first_line_complete_with_tiny_chunks(parity, tmp_path: Path) -> None:
+def test_read_last_n_lines_first_line_complete_with_tiny_chunks(
+    parity: Parity, tmp_path: Path
+) -> None:
     path = write(tmp_path / "log", b"first line is long\nsecond line is longer still\nthird")
     for chunk_size in range(1, 40):
         parity.returns(
@@ -56,14 +64,14 @@ def test_read_last_n_lines_first_line_complete_with_tiny_chunks(parity, tmp_path
         )
 
 
-def test_read_last_n_lines_zero_and_directories(parity, tmp_path: Path) -> None:
+def test_read_last_n_lines_zero_and_directories(parity: Parity, tmp_path: Path) -> None:
     parity.returns([], "read_last_n_lines", str(tmp_path), 0)
     parity.raises(IsADirectoryError, "read_last_n_lines", str(tmp_path), 1)
     parity.raises(FileNotFoundError, "read_last_n_lines", str(tmp_path / "missing"), 0)
     parity.raises(FileNotFoundError, "read_last_n_lines", str(tmp_path / "missing"), 1)
 
 
-def test_read_last_n_lines_argument_checks_come_first(parity, tmp_path: Path) -> None:
+def test_read_last_n_lines_argument_checks_come_first(parity: Parity, tmp_path: Path) -> None:
     missing = str(tmp_path / "missing")
     parity.raises(ValueError, "read_last_n_lines", missing, -1)
     parity.raises(ValueError, "read_last_n_lines", missing, 1, 0)
@@ -74,7 +82,7 @@ def test_read_last_n_lines_argument_checks_come_first(parity, tmp_path: Path) ->
     parity.raises(TypeError, "read_last_n_lines", missing, -1, 8192, 5)  # types before values
 
 
-def test_read_last_n_lines_lazy_codec_lookup(parity, tmp_path: Path) -> None:
+def test_read_last_n_lines_lazy_codec_lookup(parity: Parity, tmp_path: Path) -> None:
     empty = write(tmp_path / "empty", b"")
     text = write(tmp_path / "text", b"ok\n\xff\n")
     parity.returns([], "read_last_n_lines", text, 0, 8192, "no-such-codec")
@@ -86,11 +94,16 @@ def test_read_last_n_lines_lazy_codec_lookup(parity, tmp_path: Path) -> None:
     parity.raises(LookupError, "read_last_n_lines", text, 1, 8192, "utf-8", "no-such-handler")
     parity.raises(UnicodeDecodeError, "read_last_n_lines", text, 1, 8192, "utf-8", "strict")
     parity.returns(["ok\n", ""], "read_last_n_lines", text, 2, 8192, "utf-8", "ignore")
-    parity.returns(["ok\n", "\\xff"], "read_last_n_lines", text, 2, 8192, "utf-8", "backslashreplace")
-    parity.returns(["ok\n", "\udcff"], "read_last_n_lines", text, 2, 8192, "utf-8", "surrogateescape")
+    parity.returns(
+        ["ok\n", "\\xff"], "read_last_n_lines", text, 2, 8192, "utf-8", "backslashreplace"
+    )
+    parity.returns(
+        ["ok\n", "\udcff"], "read_last_n_lines", text, 2, 8192, "utf-8", "surrogateescape"
+    )
     # Bytes outside the kept lines are never decoded.
-    parity.returns(["ok"], "read_last_n_lines", write(tmp_path / "bad", b"\xff\nok"), 1, 1, "ascii",
-                   "strict")
+    parity.returns(
+        ["ok"], "read_last_n_lines", write(tmp_path / "bad", b"\xff\nok"), 1, 1, "ascii", "strict"
+    )
 
 
 # ------------------------------------------------------------------ hash_file
@@ -98,10 +111,18 @@ def test_read_last_n_lines_lazy_codec_lookup(parity, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("alg", "canonical"),
-    [("sha256", "sha256"), ("SHA256", "sha256"), ("sha-256", "sha256"), ("md5", "md5"),
-     ("sha3_256", "sha3_256"), ("blake2b", "blake2b"), ("blake2s", "blake2s"), ("sha1", "sha1")],
+    [
+        ("sha256", "sha256"),
+        ("SHA256", "sha256"),
+        ("sha-256", "sha256"),
+        ("md5", "md5"),
+        ("sha3_256", "sha3_256"),
+        ("blake2b", "blake2b"),
+        ("blake2s", "blake2s"),
+        ("sha1", "sha1"),
+    ],
 )
-def test_hash_file_names(parity, tmp_path: Path, alg: str, canonical: str) -> None:
+def test_hash_file_names(parity: Parity, tmp_path: Path, alg: str, canonical: str) -> None:
     path = write(tmp_path / "data", b"hello world\n" * 1000)
     outcome = parity.same("hash_file", path, alg)
     assert outcome.ok, outcome.describe()
@@ -114,14 +135,15 @@ def test_hash_file_names(parity, tmp_path: Path, alg: str, canonical: str) -> No
     assert digest.copy() == digest
 
 
-@pytest.mark.parametrize("alg", ["SHA3_256", "BLAKE2B", "shake_128", "shake_256", "SHAKE128",
-                                 "no-such-hash", ""])
-def test_hash_file_rejected_names(parity, tmp_path: Path, alg: str) -> None:
+@pytest.mark.parametrize(
+    "alg", ["SHA3_256", "BLAKE2B", "shake_128", "shake_256", "SHAKE128", "no-such-hash", ""]
+)
+def test_hash_file_rejected_names(parity: Parity, tmp_path: Path, alg: str) -> None:
     path = write(tmp_path / "data", b"x")
     parity.raises(ValueError, "hash_file", path, alg)
 
 
-def test_hash_file_opens_before_resolving_the_name(parity, tmp_path: Path) -> None:
+def test_hash_file_opens_before_resolving_the_name(parity: Parity, tmp_path: Path) -> None:
     missing = str(tmp_path / "missing")
     parity.raises(FileNotFoundError, "hash_file", missing, "no-such-hash")
     parity.raises(FileNotFoundError, "hash_file", missing, "shake_128")
@@ -133,7 +155,7 @@ def test_hash_file_opens_before_resolving_the_name(parity, tmp_path: Path) -> No
 # ------------------------------------------------------------------ find_free_port
 
 
-def test_find_free_port_examples(parity) -> None:
+def test_find_free_port_examples(parity: Parity) -> None:
     parity.returns(0, "find_free_port", 0)
     parity.raises(ValueError, "find_free_port", -1)
     parity.raises(ValueError, "find_free_port", 65536)
@@ -142,14 +164,14 @@ def test_find_free_port_examples(parity) -> None:
     assert str(error) == "No free ports available."
 
 
-def test_find_free_port_skips_a_port_in_use(parity) -> None:
+def test_find_free_port_skips_a_port_in_use(parity: Parity) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
         held.bind(("", 0))
         held.listen(1)
         port = held.getsockname()[1]
         if port >= 65534:
             pytest.fail(f"the kernel gave port {port}; cannot probe above it")
-        outcome = parity.same("find_free_port", port)
+        outcome = parity.same_settled("find_free_port", port)
         assert outcome.ok and outcome.value > port, outcome.describe()
 
 
@@ -159,13 +181,26 @@ def test_find_free_port_skips_a_port_in_use(parity) -> None:
 @pytest.mark.parametrize(
     ("hex_str", "expected"),
     [
-        ("ff", "73"), ("0", "0"), ("-0", "0"), ("+ff", "73"), ("0xff", "73"), ("0XFF", "73"),
-        ("  ff\n", "73"), ("\u2003ff\u3000", "73"), ("f_f", "73"), ("0x_f_f", "73"),
-        ("\u0663", "3"), (b"ff", "73"), (bytearray(b"FF"), "73"), ("z" * 0 + "24", "10"),
+        ("ff", "73"),
+        ("0", "0"),
+        ("-0", "0"),
+        ("+ff", "73"),
+        ("0xff", "73"),
+        ("0XFF", "73"),
+        ("  ff\n", "73"),
+        ("\u2003ff\u3000", "73"),
+        ("f_f", "73"),
+        ("0x_f_f", "73"),
+        ("\u0663", "3"),
+        (b"ff", "73"),
+        (bytearray(b"FF"), "73"),
+        ("24", "10"),
         ("a" * 64, None),
     ],
 )
-def test_base36_examples(parity, hex_str, expected) -> None:
+def test_base36_examples(
+    parity: Parity, hex_str: Union[str, bytes, bytearray], expected: str | None
+) -> None:
     if expected is None:
         expected = to_base36(int(hex_str, 16))
     parity.returns(expected, "base36_encode", hex_str)
@@ -179,18 +214,18 @@ def to_base36(value: int) -> str:
     return digits or "0"
 
 
-def test_base36_sha256_digest(parity) -> None:
+def test_base36_sha256_digest(parity: Parity) -> None:
     digest = hashlib.sha256(b"sky").hexdigest()
     parity.returns(to_base36(int(digest, 16)), "base36_encode", digest)
 
 
 @pytest.mark.parametrize("bad", ["", "g", "-1", "-ff", "0x", "f__f", "_ff", "ff_", "1 2", "0o7"])
-def test_base36_bad_values(parity, bad: str) -> None:
+def test_base36_bad_values(parity: Parity, bad: str) -> None:
     parity.raises(ValueError, "base36_encode", bad)
 
 
 @pytest.mark.parametrize("bad", [255, 1.5, None, memoryview(b"ff"), ["ff"], True])
-def test_base36_bad_types(parity, bad: object) -> None:
+def test_base36_bad_types(parity: Parity, bad: object) -> None:
     parity.raises(TypeError, "base36_encode", bad)
 
 
@@ -200,22 +235,42 @@ def test_base36_bad_types(parity, bad: object) -> None:
 @pytest.mark.parametrize(
     ("num", "precision", "expected"),
     [
-        (2.0, 1, "2"), (-0.0, 1, "-0"), (1e20, 1, "100000000000000000000"), (2.55, 1, "2.5"),
-        (0.25, 1, "0.2"), (0.35, 1, "0.3"), (1.25, 1, "1.2"), (1.5, 0, "2"), (2.5, 0, "2"),
-        (float("nan"), 3, "nan"), (-float("nan"), 3, "nan"), (float("inf"), 1, "inf"),
-        (float("-inf"), 1, "-inf"), (True, 1, "True"), (False, 1, "False"), (7, 1, "7"),
-        (-7, 5, "-7"), (10**30, 1, str(10**30)), (5e-324, 1, "0.0"), (-5e-324, 1, "-0.0"),
-        (1.23456, 3, "1.235"), (5, 2**31, "5"), (2.0, 2**31, "2"), (2.0, 10**30, "2"),
+        (2.0, 1, "2"),
+        (-0.0, 1, "-0"),
+        (1e20, 1, "100000000000000000000"),
+        (2.55, 1, "2.5"),
+        (0.25, 1, "0.2"),
+        (0.35, 1, "0.3"),
+        (1.25, 1, "1.2"),
+        (1.5, 0, "2"),
+        (2.5, 0, "2"),
+        (float("nan"), 3, "nan"),
+        (-float("nan"), 3, "nan"),
+        (float("inf"), 1, "inf"),
+        (float("-inf"), 1, "-inf"),
+        (True, 1, "True"),
+        (False, 1, "False"),
+        (7, 1, "7"),
+        (-7, 5, "-7"),
+        (10**30, 1, str(10**30)),
+        (5e-324, 1, "0.0"),
+        (-5e-324, 1, "-0.0"),
+        (1.23456, 3, "1.235"),
+        (5, 2**31, "5"),
+        (2.0, 2**31, "2"),
+        (2.0, 10**30, "2"),
         (float("nan"), 2**31 - 1, "nan"),
     ],
 )
-def test_format_float_examples(parity, num, precision: int, expected: str) -> None:
+def test_format_float_examples(
+    parity: Parity, num: Union[int, float], precision: int, expected: str
+) -> None:
     parity.returns(expected, "format_float", num, precision)
     if precision == 1:
         parity.returns(expected, "format_float", num)
 
 
-def test_format_float_errors(parity) -> None:
+def test_format_float_errors(parity: Parity) -> None:
     parity.raises(TypeError, "format_float", "x", -1)
     parity.raises(TypeError, "format_float", 1.5, 1.0)
     parity.raises(TypeError, "format_float", 1.5, None)
@@ -228,7 +283,7 @@ def test_format_float_errors(parity) -> None:
     parity.raises(TypeError, "format_float", 1 + 2j)
 
 
-def test_format_float_int_max_str_digits(parity) -> None:
+def test_format_float_int_max_str_digits(parity: Parity) -> None:
     limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
     if limit:
         parity.raises(ValueError, "format_float", 10 ** (limit + 10))
@@ -260,11 +315,11 @@ def test_format_float_int_max_str_digits(parity) -> None:
         (("\U0001f600" * 10, 4), "\U0001f600" * 4 + "..."),
     ],
 )
-def test_truncate_examples(parity, args: tuple, expected: str) -> None:
+def test_truncate_examples(parity: Parity, args: tuple, expected: str) -> None:
     parity.returns(expected, "truncate_long_string", *args)
 
 
-def test_truncate_errors(parity) -> None:
+def test_truncate_errors(parity: Parity) -> None:
     parity.raises(ValueError, "truncate_long_string", "abc", -1)
     parity.raises(ValueError, "truncate_long_string", "", -1)
     parity.raises(TypeError, "truncate_long_string", b"abc", 2)
@@ -278,21 +333,35 @@ def test_truncate_errors(parity) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("4", 4), ("2.9", 2), ("0.5", 1), ("0", 1), ("-3", 1), (" 4 ", 4), ("1_6", 16),
-     ("\u0663", 3), ("1e3", 1000), ("1e30", int(float("1e30")))],
+    [
+        ("4", 4),
+        ("2.9", 2),
+        ("0.5", 1),
+        ("0", 1),
+        ("-3", 1),
+        (" 4 ", 4),
+        ("1_6", 16),
+        ("\u0663", 3),
+        ("1e3", 1000),
+        ("1e30", int(float("1e30"))),
+    ],
 )
-def test_cpu_count_override(parity, monkeypatch, value: str, expected: int) -> None:
+def test_cpu_count_override(
+    parity: Parity, monkeypatch: pytest.MonkeyPatch, value: str, expected: int
+) -> None:
     monkeypatch.setenv("SKYPILOT_POD_CPU_CORE_LIMIT", value)
     parity.returns(expected, "get_cpu_count")
 
 
 @pytest.mark.parametrize("value", ["abc", "nan", "inf", "-inf", "1e400", "", "0x10", "4 cpus"])
-def test_cpu_count_bad_override(parity, monkeypatch, value: str) -> None:
+def test_cpu_count_bad_override(
+    parity: Parity, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
     monkeypatch.setenv("SKYPILOT_POD_CPU_CORE_LIMIT", value)
     parity.raises(ValueError, "get_cpu_count")
 
 
-def test_mem_size_overrides(parity, monkeypatch) -> None:
+def test_mem_size_overrides(parity: Parity, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SKYPILOT_POD_MEMORY_GB_LIMIT", raising=False)
     monkeypatch.setenv("SKYPILOT_POD_MEMORY_BYTES_LIMIT", "1073741824")
     parity.returns(1.0, "get_mem_size_gb")
@@ -307,9 +376,12 @@ def test_mem_size_overrides(parity, monkeypatch) -> None:
         parity.raises(ValueError, "get_mem_size_gb")
 
 
-def test_system_values_without_overrides(parity, monkeypatch) -> None:
-    for name in ("SKYPILOT_POD_CPU_CORE_LIMIT", "SKYPILOT_POD_MEMORY_GB_LIMIT",
-                 "SKYPILOT_POD_MEMORY_BYTES_LIMIT"):
+def test_system_values_without_overrides(parity: Parity, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "SKYPILOT_POD_CPU_CORE_LIMIT",
+        "SKYPILOT_POD_MEMORY_GB_LIMIT",
+        "SKYPILOT_POD_MEMORY_BYTES_LIMIT",
+    ):
         monkeypatch.delenv(name, raising=False)
     cpus = parity.same("get_cpu_count")
     assert cpus.ok and 1 <= cpus.value <= (os.cpu_count() or 1), cpus.describe()
@@ -322,7 +394,7 @@ def test_system_values_without_overrides(parity, monkeypatch) -> None:
 # ------------------------------------------------------------------ processes
 
 
-def test_parallel_threads_examples(parity) -> None:
+def test_parallel_threads_examples(parity: Parity) -> None:
     base = max(4, (os.cpu_count() or 1) - 1)
     parity.returns(base, "get_parallel_threads")
     parity.returns(base, "get_parallel_threads", None)
@@ -335,7 +407,7 @@ def test_parallel_threads_examples(parity) -> None:
     parity.raises(TypeError, "get_parallel_threads", b"kubernetes")
 
 
-def test_is_process_alive_examples(parity) -> None:
+def test_is_process_alive_examples(parity: Parity) -> None:
     parity.returns(True, "is_process_alive", os.getpid())
     parity.returns(True, "is_process_alive", 1)
     parity.returns(True, "is_process_alive", True)  # bool is an int: pid 1
@@ -346,7 +418,7 @@ def test_is_process_alive_examples(parity) -> None:
         parity.raises(TypeError, "is_process_alive", bad)
 
 
-def test_estimate_fd_examples(parity, tmp_path: Path) -> None:
+def test_estimate_fd_examples(parity: Parity, tmp_path: Path) -> None:
     parity.returns(0, "estimate_fd_for_directory", str(tmp_path))
     (tmp_path / ".hidden").write_bytes(b"")
     (tmp_path / "sub").mkdir()
@@ -361,7 +433,7 @@ def test_estimate_fd_examples(parity, tmp_path: Path) -> None:
     parity.raises(TypeError, "estimate_fd_for_directory", 3)
 
 
-def test_max_workers_examples(parity, tmp_path: Path) -> None:
+def test_max_workers_examples(parity: Parity, tmp_path: Path) -> None:
     import resource
 
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -374,8 +446,12 @@ def test_max_workers_examples(parity, tmp_path: Path) -> None:
     mounts = {"~/a": str(big), "~/b": "gs://bucket/x", "~/c": str(tmp_path / "missing")}
     expected = min(max((fd_limit - 100) // 1500, 1), threads)
     parity.returns(expected, "get_max_workers_for_file_mounts", mounts)
-    parity.returns(min(max((fd_limit - 100) // 5, 1), threads * 4),
-                   "get_max_workers_for_file_mounts", {}, "kubernetes")
+    parity.returns(
+        min(max((fd_limit - 100) // 5, 1), threads * 4),
+        "get_max_workers_for_file_mounts",
+        {},
+        "kubernetes",
+    )
     parity.raises(TypeError, "get_max_workers_for_file_mounts", [str(big)])
     parity.raises(TypeError, "get_max_workers_for_file_mounts", {"a": 5})
     parity.raises(TypeError, "get_max_workers_for_file_mounts", {"a": None})

@@ -5,28 +5,87 @@ from __future__ import annotations
 import hashlib
 import itertools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+if TYPE_CHECKING:
+    from conftest import Parity
+
 _counter = itertools.count()
 
 LINE_PIECES = [
-    b"\n", b"\r", b"\r\n", b"\n\r", b"\r\r\n", "\u2028".encode(), "\u2029".encode(), b"\x85",
-    b"\xc2\x85", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\xff", b"\xfe", b"\xc3",
-    b"\xed\xa0\x80", b"\xf0\x9f\x98", b"\xe2\x82\xac", b"\x00", b"\x80", b"\x81", b"\x8d",
-    b"\x90", b"\x9d", "é".encode(), "€".encode("cp1252"), "\U0001f600".encode(), b" ", b"\t",
-    b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"\n\r",
+    b"\r\r\n",
+    "\u2028".encode(),
+    "\u2029".encode(),
+    b"\x85",
+    b"\xc2\x85",
+    b"\x0b",
+    b"\x0c",
+    b"\x1c",
+    b"\x1d",
+    b"\x1e",
+    b"\xff",
+    b"\xfe",
+    b"\xc3",
+    b"\xed\xa0\x80",
+    b"\xf0\x9f\x98",
+    b"\xe2\x82\xac",
+    b"\x00",
+    b"\x80",
+    b"\x81",
+    b"\x8d",
+    b"\x90",
+    b"\x9d",
+    "é".encode(),
+    "€".encode("cp1252"),
+    "\U0001f600".encode(),
+    b" ",
+    b"\t",
+    b"\xef\xbb\xbf",
+    b"\xff\xfe",
+    b"\xfe\xff",
 ]
 ENCODINGS = [
-    "utf-8", "UTF8", "utf_8", "latin-1", "iso-8859-1", "utf-16", "utf-16-le", "utf-16-be",
-    "utf-32", "ascii", "cp1252", "utf-8-sig", "cp437", "shift_jis", "no-such-codec", "hex",
-    "rot13", "utf-8\x00", "\ud800", "",
+    "utf-8",
+    "UTF8",
+    "utf_8",
+    "latin-1",
+    "iso-8859-1",
+    "utf-16",
+    "utf-16-le",
+    "utf-16-be",
+    "utf-32",
+    "ascii",
+    "cp1252",
+    "utf-8-sig",
+    "cp437",
+    "shift_jis",
+    "no-such-codec",
+    "hex",
+    "rot13",
+    "utf-8\x00",
+    "\ud800",
+    "",
 ]
 ERROR_HANDLERS = [
-    "strict", "replace", "ignore", "backslashreplace", "surrogateescape", "surrogatepass",
-    "xmlcharrefreplace", "namereplace", "no-such-handler", "", "\ud800",
+    "strict",
+    "replace",
+    "ignore",
+    "backslashreplace",
+    "surrogateescape",
+    "surrogatepass",
+    "xmlcharrefreplace",
+    "namereplace",
+    "no-such-handler",
+    "",
+    "\ud800",
 ]
 
 contents = st.lists(
@@ -54,7 +113,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @given(content=contents, n=line_counts, chunk_size=chunk_sizes)
-def test_read_last_n_lines_utf8(parity, workdir: Path, content: bytes, n: int, chunk_size: int):
+def test_read_last_n_lines_utf8(
+    parity: Parity, workdir: Path, content: bytes, n: int, chunk_size: int
+) -> None:
     path = fresh_file(workdir, content)
     outcome = parity.same("read_last_n_lines", path, n, chunk_size)
     assert outcome.ok, outcome.describe()
@@ -69,8 +130,14 @@ def test_read_last_n_lines_utf8(parity, workdir: Path, content: bytes, n: int, c
     errors=st.sampled_from(ERROR_HANDLERS),
 )
 def test_read_last_n_lines_codecs(
-    parity, workdir: Path, content: bytes, n: int, chunk_size: int, encoding: str, errors: str
-):
+    parity: Parity,
+    workdir: Path,
+    content: bytes,
+    n: int,
+    chunk_size: int,
+    encoding: str,
+    errors: str,
+) -> None:
     path = fresh_file(workdir, content)
     parity.same("read_last_n_lines", path, n, chunk_size, encoding, errors)
     parity.same(
@@ -93,7 +160,7 @@ def reference_lines(content: bytes, n: int, encoding: str, errors: str) -> list:
 
 
 @given(content=st.binary(max_size=2048), alg=st.sampled_from(sorted(hashlib.algorithms_available)))
-def test_hash_file_every_algorithm(parity, workdir: Path, content: bytes, alg: str) -> None:
+def test_hash_file_every_algorithm(parity: Parity, workdir: Path, content: bytes, alg: str) -> None:
     path = fresh_file(workdir, content)
     outcome = parity.same("hash_file", path, alg)
     if outcome.ok:
@@ -103,10 +170,35 @@ def test_hash_file_every_algorithm(parity, workdir: Path, content: bytes, alg: s
 
 
 ALIASES = [
-    "SHA256", "sha-256", "SHA-256", "Sha256", "sha512-224", "SHA512-256", "SHA3-256", "sha3-512",
-    "SHA3_256", "BLAKE2B", "blake2b512", "blake2s256", "MD5", "SHA1", "sha-1", "RIPEMD160",
-    "md5-sha1", "sm3", "SHAKE128", "shake128", "shake_256", "whirlpool", "md4", "sha", "",
-    "sha256\x00", "sha256 ", "\u212a", "no-such-hash",
+    "SHA256",
+    "sha-256",
+    "SHA-256",
+    "Sha256",
+    "sha512-224",
+    "SHA512-256",
+    "SHA3-256",
+    "sha3-512",
+    "SHA3_256",
+    "BLAKE2B",
+    "blake2b512",
+    "blake2s256",
+    "MD5",
+    "SHA1",
+    "sha-1",
+    "RIPEMD160",
+    "md5-sha1",
+    "sm3",
+    "SHAKE128",
+    "shake128",
+    "shake_256",
+    "whirlpool",
+    "md4",
+    "sha",
+    "",
+    "sha256\x00",
+    "sha256 ",
+    "\u212a",
+    "no-such-hash",
 ]
 
 
@@ -114,11 +206,11 @@ ALIASES = [
     content=st.binary(max_size=256),
     alg=st.one_of(st.sampled_from(ALIASES), st.text(max_size=12)),
 )
-def test_hash_file_names(parity, workdir: Path, content: bytes, alg: str) -> None:
+def test_hash_file_names(parity: Parity, workdir: Path, content: bytes, alg: str) -> None:
     parity.same("hash_file", fresh_file(workdir, content), alg)
 
 
-def test_hash_file_large(parity, workdir: Path) -> None:
+def test_hash_file_large(parity: Parity, workdir: Path) -> None:
     """Several buffers' worth: an odd size that no buffer divides."""
     block = hashlib.sha512(b"seed").digest()
     content = block * (3 * 2**20 // len(block)) + b"tail"
@@ -130,7 +222,7 @@ def test_hash_file_large(parity, workdir: Path) -> None:
         assert outcome.ok and outcome.value.digest() == hashlib.new(alg, content).digest()
 
 
-def test_read_last_n_lines_large_file_tail(parity, workdir: Path) -> None:
+def test_read_last_n_lines_large_file_tail(parity: Parity, workdir: Path) -> None:
     lines = [f"line {i} " + "x" * (i % 97) for i in range(200_000)]
     content = ("\n".join(lines) + "\n").encode()
     path = fresh_file(workdir, content)

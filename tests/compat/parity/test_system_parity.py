@@ -11,28 +11,70 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+if TYPE_CHECKING:
+    from conftest import Parity
 
 CPU_VAR = "SKYPILOT_POD_CPU_CORE_LIMIT"
 GB_VAR = "SKYPILOT_POD_MEMORY_GB_LIMIT"
 BYTES_VAR = "SKYPILOT_POD_MEMORY_BYTES_LIMIT"
 
 NUMBER_TEXTS = [
-    "1", "2", "4.0", "4.99", "0.5", "0", "-0", "-1", "-2.5", "1e3", "1E3", "1e-3", "1e400",
-    "-1e400", "1e308", "nan", "NaN", "-nan", "inf", "Infinity", "-inf", "+inf", " 3 ", "\t3\n",
-    "1_000", "1__0", "_1", "1_", "\u0663", "\u0663.\u0665", "\uff14", "\u00a03\u2003", "0x10",
-    "1/2", "", " ", "abc", "3 cpus", "10" * 40, "9" * 400, "1073741824", "1.5e9", "2**30",
-    "\u00bd", "١٢٣", "𝟗",
+    "1",
+    "2",
+    "4.0",
+    "4.99",
+    "0.5",
+    "0",
+    "-0",
+    "-1",
+    "-2.5",
+    "1e3",
+    "1E3",
+    "1e-3",
+    "1e400",
+    "-1e400",
+    "1e308",
+    "nan",
+    "NaN",
+    "-nan",
+    "inf",
+    "Infinity",
+    "-inf",
+    "+inf",
+    " 3 ",
+    "\t3\n",
+    "1_000",
+    "1__0",
+    "_1",
+    "1_",
+    "\u0663",
+    "\u0663.\u0665",
+    "\uff14",
+    "\u00a03\u2003",
+    "0x10",
+    "1/2",
+    "",
+    " ",
+    "abc",
+    "3 cpus",
+    "10" * 40,
+    "9" * 400,
+    "1073741824",
+    "1.5e9",
+    "2**30",
+    "\u00bd",
+    "١٢٣",
+    "𝟗",
 ]
 env_texts = st.one_of(
     st.sampled_from(NUMBER_TEXTS),
-    st.text(
-        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12
-    ),
+    st.text(max_size=12).map(lambda text: text.replace("\x00", "")),
     st.floats().map(repr),
     st.integers().map(str),
 )
@@ -56,7 +98,7 @@ def with_env(values: dict) -> pytest.MonkeyPatch:
 
 
 @given(value=env_texts)
-def test_cpu_count_override(parity, value: str) -> None:
+def test_cpu_count_override(parity: Parity, value: str) -> None:
     patch = with_env({CPU_VAR: value})
     try:
         outcome = parity.same("get_cpu_count")
@@ -69,25 +111,26 @@ def test_cpu_count_override(parity, value: str) -> None:
 
 
 @given(gb=st.one_of(st.none(), env_texts), size=st.one_of(st.none(), env_texts))
-def test_mem_size_overrides(parity, gb: object, size: object) -> None:
+def test_mem_size_overrides(parity: Parity, gb: object, size: object) -> None:
     values = {name: value for name, value in ((GB_VAR, gb), (BYTES_VAR, size)) if value is not None}
     patch = with_env(values)
     try:
         outcome = parity.same("get_mem_size_gb")
     finally:
         patch.undo()
-    if outcome.ok:
-        assert isinstance(outcome.value, float) and outcome.value > 0
+    if outcome.ok:  # a tiny positive byte count may round to 0.0 GiB
+        assert isinstance(outcome.value, float) and outcome.value >= 0
     else:
         assert type(outcome.value) is ValueError, outcome.describe()
 
 
 @given(value=env_texts, cloud=st.one_of(st.none(), st.sampled_from(["kubernetes", "gcp"])))
-def test_env_does_not_change_parallel_threads(parity, value: str, cloud: object) -> None:
+def test_env_does_not_change_thread_counts(parity: Parity, value: str, cloud: object) -> None:
     """get_parallel_threads uses os.cpu_count(), never the pod override."""
     patch = with_env({CPU_VAR: value})
     try:
         parity.same("get_parallel_threads", cloud)
+        parity.same("get_max_workers_for_file_mounts", {}, cloud)
     finally:
         patch.undo()
 
@@ -107,14 +150,18 @@ def test_cpu_count_of_the_interpreter(tmp_path: Path) -> None:
         env = {**os.environ, **extra_env}
         result = subprocess.run(
             [sys.executable, *extra_args, "-c", script],
-            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=60,
         )
         assert result.returncode == 0, result.stderr
         for python_value, native_value in json.loads(result.stdout):
             assert python_value == native_value, (extra_args, extra_env, result.stdout)
 
 
-def test_system_answers_without_overrides(parity, clean_env) -> None:
+def test_system_answers_without_overrides(parity: Parity, clean_env: pytest.MonkeyPatch) -> None:
     cpus = parity.same("get_cpu_count")
     assert cpus.ok, cpus.describe()
     memory = parity.same("get_mem_size_gb")
@@ -125,20 +172,43 @@ def test_system_answers_without_overrides(parity, clean_env) -> None:
 
 pids = st.one_of(
     st.integers(-(2**40), 2**40),
-    st.sampled_from([0, 1, -1, 2, os.getpid(), os.getppid(), 2**31 - 1, 2**31, 2**63, 2**64,
-                     -(2**31), 4194304, 4194305, 32768]),
+    st.sampled_from(
+        [
+            0,
+            1,
+            -1,
+            2,
+            os.getpid(),
+            os.getppid(),
+            2**31 - 1,
+            2**31,
+            2**63,
+            2**64,
+            -(2**31),
+            4194304,
+            4194305,
+            32768,
+        ]
+    ),
     st.booleans(),
 )
 
 
 @given(pid=pids)
-def test_is_process_alive_pids(parity, pid: int) -> None:
-    parity.same("is_process_alive", pid)
+def test_is_process_alive_pids(parity: Parity, pid: int) -> None:
+    parity.same_settled("is_process_alive", pid)
 
 
-@given(pid=st.one_of(st.floats(), st.text(max_size=4), st.none(), st.binary(max_size=2),
-                     st.lists(st.integers(), max_size=1)))
-def test_is_process_alive_wrong_types(parity, pid: object) -> None:
+@given(
+    pid=st.one_of(
+        st.floats(),
+        st.text(max_size=4),
+        st.none(),
+        st.binary(max_size=2),
+        st.lists(st.integers(), max_size=1),
+    )
+)
+def test_is_process_alive_wrong_types(parity: Parity, pid: object) -> None:
     parity.raises(TypeError, "is_process_alive", pid)
 
 
@@ -153,7 +223,7 @@ class PidSub(int):
         return True
 
 
-def test_is_process_alive_int_subclass(parity) -> None:
+def test_is_process_alive_int_subclass(parity: Parity) -> None:
     parity.returns(True, "is_process_alive", PidSub(os.getpid()))
 
 
@@ -167,7 +237,7 @@ def wait_for_state(pid: int, state: str, timeout: float = 10.0) -> None:
     pytest.fail(f"process {pid} never reached state {state}")
 
 
-def test_is_process_alive_zombie_and_dead(parity) -> None:
+def test_is_process_alive_zombie_and_dead(parity: Parity) -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
         wait_for_state(child.pid, "Z")  # exited, not yet reaped
@@ -177,7 +247,7 @@ def test_is_process_alive_zombie_and_dead(parity) -> None:
     parity.returns(False, "is_process_alive", child.pid)  # reaped: no such process
 
 
-def test_is_process_alive_sleeping_child(parity) -> None:
+def test_is_process_alive_sleeping_child(parity: Parity) -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         wait_for_state(child.pid, "S")
@@ -193,13 +263,24 @@ STATES = ["R", "S", "D", "Z", "T", "t", "X", "x", "I", "W", "P", "K", "", " ", "
 @given(
     comm=st.text(st.sampled_from(["a", " ", ")", "(", "Z", "\n", "\udcff", "é"]), max_size=10),
     state=st.sampled_from(STATES),
-    gap=st.sampled_from([" ", "", "  ", "\t", "\n"]),
+    gap=st.sampled_from([" ", "", "  ", "\t", "\n", "\x0b", "\x0c", "\r", " \t ", "\x1c", "\xa0"]),
     tail=st.sampled_from([" 1 2 3\n", "", "\n", " 0"]),
     which=st.sampled_from(["self", "dead"]),
+    raw=st.one_of(
+        st.none(),
+        st.binary(max_size=16),
+        st.sampled_from([b"", b"1 (x", b"1 (x)", b"1 (x) ", b"\n", b"(Z)", b")Z"]),
+    ),
 )
 def test_is_process_alive_reads_stat(
-    parity, tmp_path_factory: pytest.TempPathFactory, comm: str, state: str, gap: str, tail: str,
+    parity: Parity,
+    tmp_path_factory: pytest.TempPathFactory,
+    comm: str,
+    state: str,
+    gap: str,
+    tail: str,
     which: str,
+    raw: object,
 ) -> None:
     """The state after the *last* ')' decides; garbled files and missing ones ask kill(pid, 0)."""
     root = tmp_path_factory.mktemp("procroot")
@@ -207,11 +288,11 @@ def test_is_process_alive_reads_stat(
     stat_dir = root / "proc" / str(pid)
     stat_dir.mkdir(parents=True)
     content = f"{pid} ({comm}){gap}{state}{tail}".encode("utf-8", "surrogateescape")
-    (stat_dir / "stat").write_bytes(content)
+    (stat_dir / "stat").write_bytes(content if raw is None else raw)
     parity.same("_is_process_alive_at", str(root), pid)
 
 
-def test_is_process_alive_without_proc(parity, tmp_path: Path) -> None:
+def test_is_process_alive_without_proc(parity: Parity, tmp_path: Path) -> None:
     parity.returns(True, "_is_process_alive_at", str(tmp_path), os.getpid())
     parity.returns(False, "_is_process_alive_at", str(tmp_path), 2**31 - 2)
     (tmp_path / "proc" / str(os.getpid())).mkdir(parents=True)
@@ -230,18 +311,18 @@ ports = st.one_of(
 
 
 @given(start=ports)
-def test_find_free_port_ranges(parity, start: int) -> None:
-    outcome = parity.same("find_free_port", start)
+def test_find_free_port_ranges(parity: Parity, start: int) -> None:
+    outcome = parity.same_settled("find_free_port", start)
     if outcome.ok:
         assert start <= outcome.value < 65535 or (start == 0 and outcome.value == 0)
 
 
 @given(start=st.one_of(st.floats(), st.text(max_size=5), st.none(), st.binary(max_size=2)))
-def test_find_free_port_wrong_types(parity, start: object) -> None:
+def test_find_free_port_wrong_types(parity: Parity, start: object) -> None:
     parity.raises(TypeError, "find_free_port", start)
 
 
-def test_find_free_port_held_ports_are_skipped(parity) -> None:
+def test_find_free_port_held_ports_are_skipped(parity: Parity) -> None:
     held = []
     try:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -258,7 +339,7 @@ def test_find_free_port_held_ports_are_skipped(parity) -> None:
                 extra.bind(("", port))
             except OSError:
                 pass
-        outcome = parity.same("find_free_port", start)
+        outcome = parity.same_settled("find_free_port", start)
         assert outcome.ok and outcome.value >= start + 4, outcome.describe()
     finally:
         for sock in held:
@@ -278,7 +359,7 @@ def lowest_free_fd() -> int:
     return fd
 
 
-def test_find_free_port_socket_creation_fails(parity, restore_nofile: tuple) -> None:
+def test_find_free_port_socket_creation_fails(parity: Parity, restore_nofile: tuple) -> None:
     """EMFILE from socket() is raised, not skipped."""
     resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free_fd(), restore_nofile[1]))
     outcome = parity.same("find_free_port", 20000)
@@ -305,8 +386,20 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-SOURCE_NAMES = ["d0", "d1", "d7", "d40", "d333", "file", "link-to-d40", "dangling", "missing",
-                "loop", "file/under", "d7/"]
+SOURCE_NAMES = [
+    "d0",
+    "d1",
+    "d7",
+    "d40",
+    "d333",
+    "file",
+    "link-to-d40",
+    "dangling",
+    "missing",
+    "loop",
+    "file/under",
+    "d7/",
+]
 
 
 def source_forms(tree: Path) -> st.SearchStrategy:
@@ -316,12 +409,12 @@ def source_forms(tree: Path) -> st.SearchStrategy:
 
     return st.one_of(
         st.sampled_from(SOURCE_NAMES).flatmap(forms),
-        st.sampled_from(["gs://bucket/path", "s3://b", "~", "~/x", "", ".", "r2://x"]),
+        st.sampled_from(["gs://bucket/path", "s3://b", "~", "~/x", "", "r2://x"]),
     )
 
 
 @given(data=st.data())
-def test_max_workers_mounts(parity, tree: Path, data: st.DataObject) -> None:
+def test_max_workers_mounts(parity: Parity, tree: Path, data: st.DataObject) -> None:
     sources = data.draw(st.lists(source_forms(tree), max_size=5))
     cloud = data.draw(st.one_of(st.none(), st.sampled_from(["kubernetes", "KUBERNETES", "aws"])))
     mounts = {f"~/m{i}": source for i, source in enumerate(sources)}
@@ -329,13 +422,21 @@ def test_max_workers_mounts(parity, tree: Path, data: st.DataObject) -> None:
 
 
 @given(data=st.data())
-def test_estimate_fd_for_directory(parity, tree: Path, data: st.DataObject) -> None:
+def test_estimate_fd_for_directory(parity: Parity, tree: Path, data: st.DataObject) -> None:
     parity.same("estimate_fd_for_directory", data.draw(source_forms(tree)))
 
 
-@given(bad=st.one_of(st.integers(), st.booleans(), st.none(), st.floats(),
-                     st.binary(max_size=3).map(bytearray), st.lists(st.text(), max_size=1)))
-def test_path_arguments_wrong_types(parity, bad: object) -> None:
+@given(
+    bad=st.one_of(
+        st.integers(),
+        st.booleans(),
+        st.none(),
+        st.floats(),
+        st.binary(max_size=3).map(bytearray),
+        st.lists(st.text(), max_size=1),
+    )
+)
+def test_path_arguments_wrong_types(parity: Parity, bad: object) -> None:
     parity.raises(TypeError, "estimate_fd_for_directory", bad)
     parity.raises(TypeError, "get_max_workers_for_file_mounts", {"~/x": bad})
     parity.raises(TypeError, "hash_file", bad, "sha256")
@@ -343,7 +444,9 @@ def test_path_arguments_wrong_types(parity, bad: object) -> None:
 
 
 @pytest.mark.parametrize("soft", [101, 150, 500, 1023, 1024, 4096])
-def test_max_workers_under_low_rlimit(parity, tree: Path, restore_nofile: tuple, soft: int):
+def test_max_workers_under_low_rlimit(
+    parity: Parity, tree: Path, restore_nofile: tuple, soft: int
+) -> None:
     if lowest_free_fd() >= soft:
         pytest.fail(f"this process already holds {lowest_free_fd()} fds; cannot lower to {soft}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, restore_nofile[1]))
@@ -356,7 +459,7 @@ def test_max_workers_under_low_rlimit(parity, tree: Path, restore_nofile: tuple,
 
 
 def test_low_fd_warning_once_per_process_across_backends(
-    parity, restore_nofile: tuple, caplog: pytest.LogCaptureFixture
+    parity: Parity, restore_nofile: tuple, caplog: pytest.LogCaptureFixture
 ) -> None:
     parity.python._low_fd_warning_issued = False  # fresh, as in a new process
     resource.setrlimit(resource.RLIMIT_NOFILE, (512, restore_nofile[1]))
@@ -383,7 +486,7 @@ class OddMapping:
         return []
 
 
-def test_max_workers_mapping_kinds(parity, tree: Path) -> None:
+def test_max_workers_mapping_kinds(parity: Parity, tree: Path) -> None:
     from collections import OrderedDict
     from types import MappingProxyType
 

@@ -163,9 +163,7 @@ def prepare(
     """Make (or reuse) the inputs in `directory` and write the manifest."""
     directory.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(directory).free
-    existing = sum(
-        p.stat().st_blocks * 512 for p in directory.glob("text-*") if p.is_file()
-    )
+    existing = sum(p.stat().st_blocks * 512 for p in directory.glob("text-*") if p.is_file())
     needed = required_disk_bytes(sizes, sparse_size) - existing
     if needed > free:
         raise OSError(

@@ -24,7 +24,7 @@ def _is_xdist_worker(config):
 
 
 def _fire_canary(kind):
-    sys.stderr.write("sky-matrix canary: %s\n" % kind)
+    sys.stderr.write(f"sky-matrix canary: {kind}\n")
     sys.stderr.flush()
     if kind == "segfault":
         import ctypes
@@ -42,12 +42,21 @@ def _fire_canary(kind):
         with open("/proc/self/statm") as statm:
             pages = int(statm.read().split()[0])
         limit = pages * os.sysconf("SC_PAGE_SIZE") + 256 * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
         hoard = []
-        while True:
-            hoard.append(bytearray(32 * 1024 * 1024))
+        try:
+            while True:
+                hoard.append(bytearray(32 * 1024 * 1024))
+        except MemoryError:
+            # Give the memory back before pytest reports it: its teardown needs some.
+            hoard.clear()
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+            raise MemoryError(
+                f"sky-matrix canary: out of memory under RLIMIT_AS {limit >> 20} MiB"
+            ) from None
     else:
-        raise pytest.UsageError("unknown SKY_RS_MATRIX_CANARY %r" % kind)
+        raise pytest.UsageError(f"unknown SKY_RS_MATRIX_CANARY {kind!r}")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -66,7 +75,7 @@ def pytest_runtest_logstart(nodeid, location):
     except OSError:
         return  # another process of this cell was first
     with os.fdopen(fd, "w") as handle:
-        handle.write("%.3f\n" % time.time())
+        handle.write(f"{time.time():.3f}\n")
 
 
 def pytest_sessionfinish(session):
@@ -77,6 +86,6 @@ def pytest_sessionfinish(session):
         stats = sky_rs.stats()
     except Exception as exc:  # the report shows it; the suite's own verdict stands
         stats = {"error": repr(exc)}
-    path = os.path.join(CELL_DIR, "suite-stats-%d.json" % os.getpid())
+    path = os.path.join(CELL_DIR, f"suite-stats-{os.getpid()}.json")
     with open(path, "w") as handle:
         json.dump(stats, handle, default=repr)

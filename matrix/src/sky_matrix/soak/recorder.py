@@ -85,4 +85,5 @@ def encode(histogram: HdrHistogram) -> Optional[str]:
     """Base64 of the compressed histogram, or None when it is empty (saves space)."""
     if histogram.get_total_count() == 0:
         return None
-    return histogram.encode().decode("ascii")
+    encoded: bytes = histogram.encode()
+    return encoded.decode("ascii")

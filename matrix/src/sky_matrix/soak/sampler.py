@@ -24,27 +24,27 @@ from typing import Any, Dict, Optional
 
 import psutil
 
+# struct mallinfo2 (size_t fields) and the older struct mallinfo (int fields).
+_MALLINFO_FIELDS = (
+    "arena",
+    "ordblks",
+    "smblks",
+    "hblks",
+    "hblkhd",
+    "usmblks",
+    "fsmblks",
+    "uordblks",
+    "fordblks",
+    "keepcost",
+)
+
 
 class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena",
-            "ordblks",
-            "smblks",
-            "hblks",
-            "hblkhd",
-            "usmblks",
-            "fsmblks",
-            "uordblks",
-            "fordblks",
-            "keepcost",
-        )
-    ]
+    _fields_ = [(name, ctypes.c_size_t) for name in _MALLINFO_FIELDS]
 
 
 class _MallInfo(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_int) for name, _ in _MallInfo2._fields_]
+    _fields_ = [(name, ctypes.c_int) for name in _MALLINFO_FIELDS]
 
 
 class AllocatorHeap:

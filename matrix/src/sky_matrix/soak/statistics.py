@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics as pystats
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 try:  # the reference implementations, when this interpreter has them
     import pymannkendall as _pymannkendall
@@ -95,7 +95,7 @@ def mann_kendall(values: Sequence[float]) -> Tuple[float, float, float]:
                 s += 1
             elif vj < vi:
                 s -= 1
-    ties: dict = {}
+    ties: Dict[float, int] = {}
     for v in values:
         ties[v] = ties.get(v, 0) + 1
     var_s = (n * (n - 1) * (2 * n + 5) - sum(t * (t - 1) * (2 * t + 5) for t in ties.values())) / 18

@@ -1,0 +1,477 @@
+"""One cell in a container: `docker run` of the cell driver, and what came out of it.
+
+The container starts as root with no network; `docker/cell_driver.py` (mounted read-only) does
+any root-only set-up of the profile, then as the cell's user copies the read-only suite to a
+temporary directory, makes a fresh venv, installs the wheel and the test dependencies
+`--no-index` from the host's wheelhouse, and runs pytest. Results (driver.json, JUnit XML, the
+suite's stats files) come back through the mounted cell directory; the log is the container's
+output. A container that crashes, hangs (`docker kill` at the wall-clock limit) or is OOM-killed
+(`docker inspect` State.OOMKilled) is that cell's failure, with the reason.
+
+Nothing here raises for a bad environment: no docker, a failed image, a missing interpreter or
+a daemon that refuses a profile's flags make the cell `skipped` or `error` with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from sky_matrix import container_wheelhouse, images, junit, outcome
+from sky_matrix.container_wheel import wheel_glibc
+from sky_matrix.hostcell import merge_suite_stats
+from sky_matrix.model import Cell, CellResult, Interpreter
+from sky_matrix.profiles import PROFILES, Profile
+
+CONTAINER_ROOT = "/opt/sky-rs"
+DRIVER_PATH = f"{CONTAINER_ROOT}/cell_driver.py"
+SUITE_PATH = f"{CONTAINER_ROOT}/suite"
+WHEEL_DIR = f"{CONTAINER_ROOT}/wheel"
+WHEELHOUSE_PATH = container_wheelhouse.CONTAINER_WHEELHOUSE
+CELL_PATH = "/cell"
+CELL_LABEL = "org.skypilot-rust.matrix.cell"
+
+LOG_FILE = "log.txt"
+CONFIG_FILE = "cell.json"
+DRIVER_RESULT = "driver.json"
+INFO_FILE = "sky-rs-info.json"
+JUNIT_FILE = "junit.xml"
+# Files a previous run of the same cell may have left; removed before the container starts.
+CELL_OUTPUTS = (LOG_FILE, CONFIG_FILE, DRIVER_RESULT, INFO_FILE, JUNIT_FILE, "first-test")
+
+KILL_WAIT = 60.0  # seconds docker gets to report a killed container
+_DOCKER_TIMEOUT = 120.0
+
+SuiteDirs = Union[Path, Sequence[Path]]
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def container_name(cell: Cell) -> str:
+    """A unique, docker-valid name that still says which cell it is."""
+    slug = re.sub(r"[^a-zA-Z0-9_.-]+", "_", cell.id).strip("_.-")[:80]
+    return f"sky-rs-{slug}-{uuid.uuid4().hex[:8]}"
+
+
+def cell_environment(cell: Cell, user: str) -> Dict[str, str]:
+    """What the suite reads to know where and how it runs."""
+    return {
+        "SKY_RS_MATRIX_PROFILE": cell.profile,
+        "SKY_RS_MATRIX_PLATFORM": cell.platform,
+        "SKY_RS_MATRIX_PYTHON": cell.python,
+        "SKY_RS_MATRIX_SUITE": cell.suite,
+        "SKY_RS_MATRIX_CELL": cell.id,
+        "SKY_RS_MATRIX_USER": user,
+        "PYTHONFAULTHANDLER": "1",
+    }
+
+
+def cell_config(
+    interp: Interpreter, user: str, profile: Profile, wheel: Path, pytest_args: Sequence[str]
+) -> Dict[str, Any]:
+    """The driver's instructions (written to the cell directory as cell.json)."""
+    return {
+        "python": interp.path,
+        "user": user,
+        "hidepid": profile.hidepid,
+        "wheel": f"{WHEEL_DIR}/{wheel.name}",
+        "wheelhouse": WHEELHOUSE_PATH,
+        "suite": SUITE_PATH,
+        "pytest_args": list(pytest_args),
+    }
+
+
+def docker_run_args(
+    *,
+    name: str,
+    cell: Cell,
+    interp: Interpreter,
+    image_tag: str,
+    profile: Profile,
+    user: str,
+    docker_dir: Path,
+    wheel: Path,
+    wheelhouse: Path,
+    suite_dir: Path,
+    cell_dir: Path,
+) -> List[str]:
+    """The whole `docker run` command of one cell."""
+    args = [
+        "docker", "run", "--name", name,
+        "--label", f"{CELL_LABEL}={cell.id}",
+        "--init",  # a real PID 1 that reaps the suite's orphans and forwards signals
+        "--network", "none",
+        "--security-opt", "no-new-privileges",  # no setuid way back to root after the drop
+        "--user", "0:0",  # the driver needs root for set-up; it drops to `user` itself
+        "--workdir", "/tmp",
+    ]  # fmt: skip
+    for key, value in cell_environment(cell, user).items():
+        args += ["--env", f"{key}={value}"]
+    mounts = [
+        (docker_dir / "cell_driver.py", DRIVER_PATH, "ro"),
+        (suite_dir, SUITE_PATH, "ro"),
+        (wheel, f"{WHEEL_DIR}/{wheel.name}", "ro"),
+        (wheelhouse, WHEELHOUSE_PATH, "ro"),
+        (cell_dir, CELL_PATH, "rw"),
+    ]
+    for source, target, mode in mounts:
+        args += ["--mount", bind_mount(Path(source).resolve(), target, read_only=mode == "ro")]
+    args += profile.run_args(docker_dir)
+    args += [image_tag, interp.path, DRIVER_PATH, f"{CELL_PATH}/{CONFIG_FILE}"]
+    return args
+
+
+def bind_mount(source: Path, target: str, *, read_only: bool) -> str:
+    """A `--mount` value (`--volume` would split a cell directory like `docker:sid-...` at ':').
+
+    `--mount` is read as one CSV record, so a field holding a comma or a quote is quoted.
+    """
+    fields = ["type=bind", f"source={source}", f"target={target}"]
+    if read_only:
+        fields.append("readonly")
+    quoted = ['"' + f.replace('"', '""') + '"' if ("," in f or '"' in f) else f for f in fields]
+    return ",".join(quoted)
+
+
+def parse_glibc(text: Optional[str]) -> Optional[Tuple[int, int]]:
+    match = re.match(r"^\s*(\d+)\.(\d+)", text or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def wheel_fits_image(wheel: Path, image_glibc: Optional[str]) -> Optional[str]:
+    """Why the wheel cannot install in an image with this glibc, or None when it can."""
+    needs = wheel_glibc(wheel.name)
+    has = parse_glibc(image_glibc)
+    if needs is None:
+        return f"{wheel.name} has no manylinux tag: it installs in no container"
+    if has is not None and needs > has:
+        return (
+            f"{wheel.name} needs glibc {needs[0]}.{needs[1]} but the image has"
+            f" {has[0]}.{has[1]}: build the container wheel for manylinux2014"
+        )
+    return None
+
+
+def classify_container(
+    *,
+    exit_code: Optional[int],
+    timed_out: bool,
+    oom_killed: bool,
+    limit: float,
+    driver: Optional[Mapping[str, Any]],
+    counts: Dict[str, int],
+    log_text: str,
+    info: Optional[Mapping[str, Any]],
+    interp_path: str,
+) -> Tuple[str, str, Optional[str]]:
+    """(verdict, reason, signal name) of a finished container cell."""
+    if timed_out:
+        return (
+            "fail",
+            f"hung: still running at the {limit:g} s wall-clock limit (container killed)",
+            None,
+        )
+    if oom_killed:
+        return "fail", "OOM-killed: the container hit its memory limit (State.OOMKilled)", "SIGKILL"
+    if driver is None:
+        if exit_code in (126, 127):
+            return "error", f"{interp_path} cannot run in the image (exit {exit_code})", None
+        sig = outcome.died_of(exit_code)
+        if sig is not None:
+            name = outcome.signal_name(sig)
+            return "fail", f"crashed: the container died of {name} before reporting", name
+        return "error", f"the container exited {exit_code} before the cell driver reported", None
+    stage = str(driver.get("stage", "setup"))
+    if stage != "tests":
+        return "error", f"{stage}: {driver.get('error') or 'failed'}", None
+    if driver.get("error") and driver.get("returncode") is None:
+        return "error", f"tests: {driver['error']}", None
+    returncode = driver.get("returncode")
+    verdict, reason, sig = outcome.classify(
+        returncode if isinstance(returncode, int) else None,
+        timed_out=False,
+        wall_limit=limit,
+        counts=counts,
+        log_text=log_text,
+    )
+    if verdict in ("pass", "skipped"):
+        problem = backend_problem(info)
+        if problem:
+            return "fail", problem, None
+    return verdict, reason, sig
+
+
+def backend_problem(info: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """Why the installed wheel's answer can't be trusted: not imported, not from the venv, or
+    its native module did not load (the fallback would pass every test on its own)."""
+    if not info:
+        return "the installed wheel was not checked: sky_rs did not import after the tests"
+    if info.get("error"):
+        return f"sky_rs does not import on its own: {info['error']}"
+    file, prefix = str(info.get("file", "")), str(info.get("prefix", ""))
+    if not prefix or not file.startswith(prefix.rstrip("/") + "/"):
+        return f"sky_rs was imported from {file}, not from the cell's venv {prefix}"
+    backend = info.get("backend_info") or {}
+    if backend.get("backend") != "rust":
+        return f"sky_rs runs on the Python fallback in the container: {backend.get('reason')}"
+    return None
+
+
+def find_requirements(suite_dir: Path) -> Optional[Path]:
+    """tests/requirements.txt of the staged suite, or of a directory above it."""
+    for base in (suite_dir, *suite_dir.parents):
+        for candidate in (base / "tests" / "requirements.txt", base / "requirements.txt"):
+            if candidate.is_file() and candidate.parent.name == "tests":
+                return candidate
+    return None
+
+
+# --------------------------------------------------------------------------- docker calls
+
+
+def _docker(args: Sequence[str], timeout: float = _DOCKER_TIMEOUT) -> Tuple[int, str]:
+    try:
+        proc = subprocess.run(
+            ["docker", *args], capture_output=True, text=True, errors="replace",
+            timeout=timeout, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return 124, f"docker {args[0]} timed out after {timeout:.0f}s"
+    except OSError as exc:
+        return 127, f"docker could not run: {exc}"
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def container_state(name: str) -> Optional[Dict[str, Any]]:
+    code, out = _docker(["inspect", "--format", "{{json .State}}", name])
+    if code != 0:
+        return None
+    try:
+        state = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _read_json(path: Path) -> Optional[Dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
+def _refused_reason(image_tag: str, profile: Profile, docker_dir: Path, log_text: str) -> str:
+    """After `docker run` exit 125: is it the profile's flags (skip) or docker itself (error)?"""
+    message = _last_line(log_text)
+    if not profile.docker_args:
+        return f"error: docker run failed: {message}"
+    code, _out = _docker(
+        ["run", "--rm", "--network", "none", "--entrypoint", "/bin/true", image_tag]
+    )
+    if code == 0:
+        flags = " ".join(profile.run_args(docker_dir))
+        return f"skipped: docker refuses profile {profile.name} ({flags}): {message}"
+    return f"error: docker run failed: {message}"
+
+
+# --------------------------------------------------------------------------- the entry point
+
+
+def run_cell(
+    cell: Cell,
+    interp: Interpreter,
+    image: images.ImageBuild,
+    wheel: Path,
+    suite_dir: SuiteDirs,
+    cell_dir: Path,
+    timeout: float,
+    pytest_args: List[str],
+) -> CellResult:
+    """Run one cell in `image`; the result, never an exception for a bad environment.
+
+    `suite_dir` is the directory pytest runs from (the runner's staged copy of the tests);
+    `pytest_args` are passed as given and name the test paths relative to it. A list of
+    directories is also taken: they are mounted through their common parent and appended.
+    """
+    started = time.monotonic()
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    for name in CELL_OUTPUTS:
+        (cell_dir / name).unlink(missing_ok=True)
+    for stale in cell_dir.glob("suite-stats-*.json"):
+        stale.unlink()
+    log_path = cell_dir / LOG_FILE
+    result = CellResult(cell=cell, verdict="error", interpreter=interp, log_path=str(log_path))
+    result.extra["image"] = image.tag
+
+    def finish(verdict: str, reason: Optional[str]) -> CellResult:
+        result.verdict, result.reason = verdict, reason
+        result.durations["total"] = round(time.monotonic() - started, 3)
+        if verdict != "pass" and log_path.exists():
+            result.log_tail = outcome.tail(log_path.read_text("utf-8", errors="replace"))
+        return result
+
+    def note(line: str) -> None:
+        with open(log_path, "a", encoding="utf-8") as handle:
+            handle.write(line.rstrip("\n") + "\n")
+
+    usable, why = images.docker_status()
+    if not usable:
+        return finish("skipped", why)
+    if not image.ok or not image.tag:
+        return finish("skipped", f"image {image.name} unavailable: {image.error}")
+    profile = PROFILES.get(cell.profile)
+    if profile is None:
+        return finish("error", f"unknown profile {cell.profile!r}")
+    if cell.suite not in profile.suites:
+        return finish("skipped", f"profile {profile.name} does not apply to suite {cell.suite}")
+    if image.pythons.get(interp.short) != interp:
+        return finish("skipped", f"Python {interp.short} ({interp.path}) not in image {image.name}")
+    if not wheel.is_file():
+        return finish("error", f"container wheel {wheel} does not exist")
+    misfit = wheel_fits_image(wheel, image.glibc)
+    if misfit:
+        return finish("fail", misfit)
+    docker_dir = images.find_docker_dir()
+    if docker_dir is None:
+        return finish("error", "the project's docker/ directory was not found")
+
+    if isinstance(suite_dir, (str, Path)):
+        run_dir, test_args = Path(suite_dir), list(pytest_args)
+    else:
+        dirs = [Path(d).resolve() for d in suite_dir]
+        run_dir = Path(_common_parent(dirs))
+        test_args = [*pytest_args, *(d.relative_to(run_dir).as_posix() for d in dirs)]
+
+    user = profile.user_for(cell.suite)
+    note(f"cell {cell.id}\nimage {image.tag}\ninterpreter {interp.path} ({interp.version})")
+    note(f"wheel {wheel}\nprofile {profile.name}: {' '.join(profile.docker_args) or '-'}")
+    requirements_path = find_requirements(run_dir)
+    requirements = container_wheelhouse.read_requirements(
+        requirements_path.parent if requirements_path else None
+    )
+    t0 = time.monotonic()
+    try:
+        wheelhouse = container_wheelhouse.ensure_wheelhouse(
+            interp,
+            requirements,
+            lambda house, argv: _run_with_wheelhouse(image.tag or "", house, argv),
+            log=note,
+        )
+    except container_wheelhouse.WheelhouseError as exc:
+        return finish("error", f"wheelhouse: {exc}")
+    result.durations["wheelhouse"] = round(time.monotonic() - t0, 3)
+    left_out = container_wheelhouse.read_left_out(wheelhouse)
+    if left_out:
+        result.extra["left_out_requirements"] = left_out
+        note("test requirements left out (no wheel for this interpreter): " + "; ".join(left_out))
+
+    (cell_dir / CONFIG_FILE).write_text(
+        json.dumps(cell_config(interp, user, profile, wheel, test_args)), encoding="utf-8"
+    )
+    name = container_name(cell)
+    argv = docker_run_args(
+        name=name, cell=cell, interp=interp, image_tag=image.tag, profile=profile, user=user,
+        docker_dir=docker_dir, wheel=wheel, wheelhouse=wheelhouse, suite_dir=run_dir,
+        cell_dir=cell_dir,
+    )  # fmt: skip
+    result.extra.update(container=name, user=user, docker_args=list(profile.docker_args))
+    note("$ " + " ".join(argv) + "\n")
+    t1 = time.monotonic()
+    exit_code, timed_out, state = _run_container(argv, name, log_path, timeout)
+    result.durations["container"] = round(time.monotonic() - t1, 3)
+
+    log_text = log_path.read_text("utf-8", errors="replace")
+    driver = _read_json(cell_dir / DRIVER_RESULT)
+    if exit_code == 125 and driver is None and not timed_out:
+        verdict, _, reason = _refused_reason(image.tag, profile, docker_dir, log_text).partition(
+            ": "
+        )
+        return finish(verdict, reason)
+    oom = bool(state and state.get("OOMKilled"))
+    if state is not None and isinstance(state.get("ExitCode"), int) and not timed_out:
+        exit_code = state["ExitCode"]
+    result.returncode = (driver or {}).get("returncode", exit_code)
+    junit_path = cell_dir / JUNIT_FILE
+    counts = junit.read_counts(junit_path) or {}
+    if junit_path.exists():
+        result.junit_path = str(junit_path)
+    result.counts = counts
+    for key, value in ((driver or {}).get("durations") or {}).items():
+        result.durations[key] = value
+    info = _read_json(cell_dir / INFO_FILE)
+    result.stats = {
+        "backend_info": (info or {}).get("backend_info"),
+        "fresh": (info or {}).get("stats"),
+        "suite": merge_suite_stats(cell_dir),
+    }
+    verdict, reason, sig = classify_container(
+        exit_code=exit_code, timed_out=timed_out, oom_killed=oom, limit=timeout, driver=driver,
+        counts=counts, log_text=log_text, info=info, interp_path=interp.path,
+    )  # fmt: skip
+    result.signal = sig or (driver or {}).get("signal")
+    return finish(verdict, reason)
+
+
+def remove_cell_containers() -> int:
+    """Remove every cell container still there (an interrupted run); how many were removed."""
+    code, out = _docker(["ps", "--all", "--quiet", "--filter", f"label={CELL_LABEL}"])
+    ids = out.split() if code == 0 else []
+    if ids:
+        _docker(["rm", "--force", *ids])
+    return len(ids)
+
+
+def _run_with_wheelhouse(image_tag: str, wheelhouse: Path, argv: Sequence[str]) -> Tuple[int, str]:
+    """Run `argv` in the image, no network, with `wheelhouse` mounted read-only."""
+    return _docker(
+        ["run", "--rm", "--network", "none",
+         "--mount", bind_mount(wheelhouse.resolve(), WHEELHOUSE_PATH, read_only=True),
+         image_tag, *argv],
+        timeout=600,
+    )  # fmt: skip
+
+
+def _common_parent(dirs: Sequence[Path]) -> str:
+    return os.path.commonpath([str(d) for d in dirs]) if len(dirs) > 1 else str(dirs[0].parent)
+
+
+def _run_container(
+    argv: Sequence[str], name: str, log_path: Path, timeout: float
+) -> Tuple[Optional[int], bool, Optional[Dict[str, Any]]]:
+    """(exit code of `docker run`, timed out, container State). The container is removed."""
+    timed_out = False
+    try:
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+            try:
+                code: Optional[int] = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _docker(["kill", name])
+                try:
+                    code = proc.wait(timeout=KILL_WAIT)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    code = proc.wait()
+            finally:
+                if proc.poll() is None:  # interrupted: don't leave the CLI behind
+                    proc.kill()
+                    proc.wait()
+        return code, timed_out, container_state(name)
+    finally:
+        _docker(["rm", "--force", name])

@@ -1,0 +1,270 @@
+"""One cell on the host: fresh venv, staged tests, pytest under a wall-clock limit.
+
+The suite runs in its own session (process group) from a temporary directory
+holding a copy of the tests, so the source tree is never on sys.path; a
+segfault, abort, hang or OOM kill ends only that process group. Afterwards a
+tiny script in the same venv reports `sky_rs.backend_info()` and
+`sky_rs.stats()`, and checks that `sky_rs` came from the venv.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+from sky_matrix import envs, junit, outcome
+from sky_matrix.model import Cell, CellResult, Interpreter
+from sky_matrix.suites import layout
+
+if TYPE_CHECKING:
+    from sky_matrix.runner import RunContext
+
+STATS_SCRIPT = r"""
+import json, sys
+import sky_rs
+print(json.dumps({
+    "file": sky_rs.__file__,
+    "prefix": sys.prefix,
+    "backend_info": sky_rs.backend_info(),
+    "stats": sky_rs.stats(),
+}, default=repr))
+"""
+# Variables of the runner's own environment that would make a cell see something else.
+SCRUBBED_ENV = (
+    "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV",
+    "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "SKY_RS_MATRIX_CANARY", "__PYVENV_LAUNCHER__",
+)  # fmt: skip
+KILL_GRACE = 5.0
+
+
+def cell_environment(
+    cell: Cell, venv: Path, cell_dir: Path, canary: Optional[str]
+) -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(venv)
+    env["PYTHONFAULTHANDLER"] = "1"  # a crash prints its traceback into the log
+    env["SKY_RS_MATRIX_PROFILE"] = cell.profile
+    env["SKY_RS_MATRIX_PLATFORM"] = cell.platform
+    env["SKY_RS_MATRIX_PYTHON"] = cell.python
+    env["SKY_RS_MATRIX_CELL"] = cell.id
+    env["SKY_RS_MATRIX_CELL_DIR"] = str(cell_dir)
+    if canary:
+        env["SKY_RS_MATRIX_CANARY"] = canary
+    return env
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_limited(
+    argv: List[str],
+    *,
+    cwd: Path,
+    env: Dict[str, str],
+    log_path: Path,
+    limit: float,
+    ctx: RunContext,
+) -> tuple:
+    """(returncode, timed_out, seconds). The whole process group dies with the cell."""
+    started = time.monotonic()
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            argv, cwd=str(cwd), env=env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        ctx.register(proc)
+        timed_out = False
+        try:
+            proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=KILL_GRACE)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+        finally:
+            ctx.unregister(proc)
+            _kill_group(proc.pid, signal.SIGKILL)  # stray xdist workers, children of tests
+    return proc.returncode, timed_out, time.monotonic() - started
+
+
+def merge_suite_stats(cell_dir: Path) -> Optional[Dict[str, Any]]:
+    """Sum the `sky_rs.stats()` that each process of the suite left behind."""
+    parts = []
+    for path in sorted(cell_dir.glob("suite-stats-*.json")):
+        try:
+            parts.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    if not parts:
+        return None
+    functions: Dict[str, Dict[str, Any]] = {}
+    mismatches: List[Any] = []
+    for part in parts:
+        for name, entry in (part.get("functions") or {}).items():
+            into = functions.setdefault(name, {"rust": 0, "python": 0, "fallbacks": {}})
+            into["rust"] += int(entry.get("rust", 0))
+            into["python"] += int(entry.get("python", 0))
+            for reason, count in (entry.get("fallbacks") or {}).items():
+                into["fallbacks"][reason] = into["fallbacks"].get(reason, 0) + int(count)
+        mismatches.extend(part.get("mismatches") or [])
+    calls = sum(e["rust"] + e["python"] for e in functions.values())
+    fallbacks = sum(sum(e["fallbacks"].values()) for e in functions.values())
+    return {
+        "functions": functions,
+        "fallback_rate": (fallbacks / calls) if calls else 0.0,
+        "mismatches": mismatches[:50],
+        "processes": len(parts),
+    }
+
+
+def _read_first_test(cell_dir: Path) -> Optional[float]:
+    try:
+        return float((cell_dir / "first-test").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def run_host_cell(cell: Cell, interp: Interpreter, ctx: RunContext, workers: int) -> CellResult:
+    started = time.monotonic()
+    started_wall = time.time()
+    cell_dir = ctx.fresh_cell_dir(cell)
+    log_path = cell_dir / "log.txt"
+    result = CellResult(cell=cell, verdict="error", interpreter=interp, log_path=str(log_path))
+    result.durations["build"] = round(ctx.build_seconds, 3)
+
+    def finish() -> CellResult:
+        result.durations["total"] = round(time.monotonic() - started, 3)
+        if result.verdict != "pass" and result.log_tail is None and log_path.exists():
+            result.log_tail = outcome.tail(log_path.read_text("utf-8", errors="replace"))
+        return result
+
+    suite_layout = layout(ctx.project_root, ctx.suite(cell.suite))
+    result.extra["suite_dirs"] = list(suite_layout.present)
+    result.extra["missing_dirs"] = list(suite_layout.missing)
+    if not suite_layout.present:
+        result.verdict = "fail"
+        result.reason = (
+            f"suite {cell.suite} has no test directory yet (expected "
+            f"{', '.join(suite_layout.suite.dirs)}): an empty suite is a failure"
+        )
+        return finish()
+
+    wheel = ctx.host_wheel()
+    with open(log_path, "w", encoding="utf-8") as log:
+        log.write(f"cell {cell.id}\ninterpreter {interp.path} ({interp.version}, {interp.abi})\n")
+        log.write(f"wheel {wheel}\n")
+    scratch = Path(tempfile.mkdtemp(prefix=f"{cell.id}-", dir=ctx.scratch_dir()))
+    try:
+        t0 = time.monotonic()
+        try:
+            base = envs.ensure_base_env(interp, ctx.requirements, ctx.env_cache, log=ctx.log)
+            result.durations["env_base"] = round(time.monotonic() - t0, 3)
+            result.extra["env_cached"] = base.cached
+            t1 = time.monotonic()
+            python = envs.make_cell_env(interp, base, scratch / "venv", wheel)
+            result.durations["env_cell"] = round(time.monotonic() - t1, 3)
+        except envs.EnvError as exc:
+            result.reason = f"environment: {exc}"
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(f"ENVIRONMENT ERROR: {exc}\n")
+            return finish()
+        result.durations["env"] = round(time.monotonic() - t0, 3)
+
+        with ctx.staged_suite(cell, parent=scratch) as (run_dir, rel_dirs):
+            junit_path = cell_dir / "junit.xml"
+            argv = [
+                str(python), "-m", "pytest",
+                "--rootdir", str(run_dir),
+                f"--junitxml={junit_path}",
+                *ctx.suite_pytest_args(cell, workers),
+                *rel_dirs,
+            ]  # fmt: skip
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(f"workers {workers}\n$ {' '.join(argv)}\n\n")
+            env = cell_environment(cell, scratch / "venv", cell_dir, ctx.canary_for(cell))
+            limit = ctx.cell_timeout(cell.suite)
+            test_started = time.time()
+            returncode, timed_out, seconds = run_limited(
+                argv, cwd=run_dir, env=env, log_path=log_path, limit=limit, ctx=ctx
+            )
+            result.durations["tests"] = round(seconds, 3)
+            result.returncode = returncode
+            counts = junit.read_counts(junit_path) or {}
+            if junit_path.exists():
+                result.junit_path = str(junit_path)
+            result.counts = counts
+            log_text = log_path.read_text("utf-8", errors="replace")
+            result.verdict, result.reason, result.signal = outcome.classify(
+                returncode, timed_out=timed_out, wall_limit=limit, counts=counts,
+                log_text=log_text,
+            )  # fmt: skip
+            first = _read_first_test(cell_dir)
+            if first is not None:
+                result.extra["first_test_after"] = round(first - started_wall, 3)
+                result.extra["first_test_after_pytest_start"] = round(first - test_started, 3)
+
+            t2 = time.monotonic()
+            _collect_stats(result, python, run_dir, env, scratch / "venv", cell_dir)
+            result.durations["stats"] = round(time.monotonic() - t2, 3)
+        return finish()
+    finally:
+        if not ctx.keep_workdirs:
+            ctx.remove_tree(scratch)
+        else:
+            result.extra["workdir"] = str(scratch)
+
+
+def _collect_stats(
+    result: CellResult,
+    python: Path,
+    run_dir: Path,
+    env: Dict[str, str],
+    venv: Path,
+    cell_dir: Path,
+) -> None:
+    suite_stats = merge_suite_stats(cell_dir)
+    env = {k: v for k, v in env.items() if k != "SKY_RS_MATRIX_CANARY"}
+    try:
+        proc = subprocess.run(
+            [str(python), "-I", "-c", STATS_SCRIPT], cwd=str(run_dir), env=env,
+            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        proc = None
+    data: Optional[Dict[str, Any]] = None
+    if proc is not None and proc.returncode == 0:
+        try:
+            data = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            data = None
+    if data is None:
+        why = "timed out" if proc is None else outcome.tail(proc.stderr or proc.stdout, 3)
+        result.stats = {"suite": suite_stats, "error": why}
+        if result.verdict in ("pass", "skipped"):
+            result.verdict = "fail"
+            result.reason = f"the installed wheel does not import on its own: {why}"
+        return
+    result.stats = {
+        "backend_info": data.get("backend_info"),
+        "fresh": data.get("stats"),
+        "suite": suite_stats,
+    }
+    result.extra["sky_rs_file"] = data.get("file")
+    inside = os.path.realpath(str(data.get("file", ""))).startswith(os.path.realpath(venv) + os.sep)
+    if not inside and result.verdict in ("pass", "skipped"):
+        result.verdict = "fail"
+        result.reason = f"sky_rs was imported from {data.get('file')}, not from the cell's venv"

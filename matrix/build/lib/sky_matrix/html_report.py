@@ -1,0 +1,112 @@
+"""matrix-report/report.html: one self-contained page (inline CSS, no scripts, no links out)."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+from typing import Any, Dict, List
+
+from sky_matrix.model import CellResult
+from sky_matrix.store import fallback_counts, summarize, write_text_atomic
+from sky_matrix.table import cell_text, grid, row_label
+
+CSS = """
+body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+td.pass { background: #e3f6e3; } td.fail { background: #fbdcdc; }
+td.error { background: #f4dcf6; } td.skipped { background: #fff6d6; }
+td a { color: inherit; text-decoration: none; }
+.summary span { margin-right: 1.5em; font-weight: bold; }
+details { margin: .5em 0; border: 1px solid #ddd; padding: .3em .6em; }
+summary { cursor: pointer; }
+pre { background: #f7f7f7; padding: .6em; overflow-x: auto; max-height: 30em; }
+dl { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; }
+dt { font-weight: bold; }
+"""
+
+
+def _dl(items: List[tuple]) -> str:
+    rows = "".join(
+        f"<dt>{escape(str(k))}</dt><dd>{escape(str(v))}</dd>"
+        for k, v in items
+        if v not in (None, "")
+    )
+    return f"<dl>{rows}</dl>"
+
+
+def _cell_details(result: CellResult) -> str:
+    interp = result.interpreter
+    stats = result.stats or {}
+    items = [
+        ("verdict", result.verdict),
+        ("reason", result.reason),
+        ("required", "yes" if result.required else "no"),
+        (
+            "interpreter",
+            f"{interp.path} ({interp.version}, {interp.abi}"
+            f"{', debug' if interp.debug else ''}, {interp.source})"
+            if interp
+            else None,
+        ),
+        ("counts", ", ".join(f"{k} {v}" for k, v in result.counts.items())),
+        ("durations", ", ".join(f"{k} {v:.1f} s" for k, v in result.durations.items())),
+        ("return code", result.returncode),
+        ("signal", result.signal),
+        ("backend", json.dumps(stats.get("backend_info")) if stats.get("backend_info") else None),
+        ("fallbacks", json.dumps(fallback_counts(stats.get("suite") or stats.get("fresh")))),
+        ("log", result.log_path),
+        ("junit", result.junit_path),
+        ("run", result.run_id),
+    ]
+    body = _dl(items)
+    if result.log_tail:
+        body += f"<p>last lines of the log:</p><pre>{escape(result.log_tail)}</pre>"
+    anchor = escape(result.cell.id)
+    return (
+        f'<details id="{anchor}"{" open" if result.verdict in ("fail", "error") else ""}>'
+        f"<summary>{escape(result.verdict.upper())} {anchor}</summary>{body}</details>"
+    )
+
+
+def render(results: List[CellResult], run: Dict[str, Any]) -> str:
+    rows, suites, cells = grid(results)
+    summary = summarize(results)
+    head = "".join(f"<th>{escape(s)}</th>" for s in suites)
+    body_rows = []
+    for row in rows:
+        tds = [f"<th>{escape(row_label(row))}</th>"]
+        for suite in suites:
+            result = cells.get((row, suite))
+            if result is None:
+                tds.append("<td>-</td>")
+                continue
+            tds.append(
+                f'<td class="{escape(result.verdict)}">'
+                f'<a href="#{escape(result.cell.id)}">{escape(cell_text(result, 80))}</a></td>'
+            )
+        body_rows.append("<tr>" + "".join(tds) + "</tr>")
+    run_items = [
+        (k, v if not isinstance(v, (dict, list)) else json.dumps(v)) for k, v in run.items()
+    ]
+    details = "".join(_cell_details(r) for r in sorted(results, key=lambda r: r.cell.id))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>sky-rs matrix report</title><style>{CSS}</style></head>
+<body>
+<h1>sky-rs matrix report</h1>
+<p class="summary">{"".join(f"<span>{escape(k)}: {v}</span>" for k, v in summary.items())}</p>
+<table><thead><tr><th>platform / python</th>{head}</tr></thead>
+<tbody>{"".join(body_rows)}</tbody></table>
+<h2>Run</h2>{_dl(run_items)}
+<h2>Cells</h2>{details}
+</body></html>
+"""
+
+
+def write(path: Path, results: List[CellResult], run: Dict[str, Any]) -> Path:
+    write_text_atomic(path, render(results, run))
+    return path

@@ -1,0 +1,92 @@
+"""The matrix's vocabulary: interpreters, cells and their results.
+
+Every other module speaks in these types, so the planner, the host runner, the
+container runner and the reporters never need to know each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+# A cell's verdict. "skipped" always carries a reason; "error" means the runner
+# itself could not run the cell (bad interpreter, failed venv), "fail" that the
+# suite ran and something failed, crashed or hung.
+VERDICTS = ("pass", "fail", "error", "skipped")
+
+
+@dataclasses.dataclass(frozen=True)
+class Interpreter:
+    """One Python interpreter, on the host or inside an image."""
+
+    path: str  # executable path (inside the image for container platforms)
+    version: str  # "3.11.7"
+    implementation: str  # "cpython"
+    abi: str  # "cp311", "cp314d" ...
+    debug: bool  # a --with-pydebug build (sys.gettotalrefcount exists)
+    source: str  # "pyenv", "PATH", "--python", "pyproject", "image:<name>"
+
+    @property
+    def short(self) -> str:
+        """`3.11`, or `3.14d` for a debug build: the column/row label."""
+        major_minor = ".".join(self.version.split(".")[:2])
+        return major_minor + ("d" if self.debug else "")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """(interpreter, platform, suite, profile): the unit the matrix runs."""
+
+    python: str  # Interpreter.short, e.g. "3.11" or "3.14d"
+    platform: str  # "host" or "docker:<image>"
+    suite: str  # "parity", "cgroup", "eperm", "leaks", "stability"
+    profile: str  # "default", "cpus-1.5", ...
+
+    @property
+    def id(self) -> str:
+        return f"{self.platform}-py{self.python}-{self.suite}-{self.profile}"
+
+
+@dataclasses.dataclass
+class CellResult:
+    """What one cell produced. Written to disk as soon as the cell ends."""
+
+    cell: Cell
+    verdict: str  # one of VERDICTS
+    reason: Optional[str] = None  # why skipped/failed/error, one line
+    interpreter: Optional[Interpreter] = None
+    counts: Dict[str, int] = dataclasses.field(default_factory=dict)  # passed/failed/...
+    durations: Dict[str, float] = dataclasses.field(default_factory=dict)  # env/tests/total
+    log_path: Optional[str] = None
+    junit_path: Optional[str] = None
+    log_tail: Optional[str] = None  # last lines of the log when the cell failed
+    returncode: Optional[int] = None
+    signal: Optional[str] = None  # "SIGSEGV" when the process died of a signal
+    stats: Optional[Dict[str, Any]] = None  # sky_rs.stats() fallback counts
+    extra: Dict[str, Any] = dataclasses.field(default_factory=dict)  # suite reports
+    required: bool = True  # a failed required cell makes the run's exit status non-zero
+    run_id: Optional[str] = None  # the run that produced this result
+    finished_at: Optional[float] = None  # time.time() when the cell ended
+
+    def to_json(self) -> Dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["id"] = self.cell.id
+        return data
+
+
+@dataclasses.dataclass
+class RunPaths:
+    """Where a matrix run writes its files."""
+
+    report_dir: Path
+
+    @property
+    def cells_dir(self) -> Path:
+        return self.report_dir / "cells"
+
+    def cell_dir(self, cell: Cell) -> Path:
+        return self.cells_dir / cell.id
+
+
+__all__: List[str] = ["VERDICTS", "Cell", "CellResult", "Interpreter", "RunPaths"]

@@ -1,0 +1,100 @@
+"""Turning a finished pytest process into a verdict and a one-line reason."""
+
+from __future__ import annotations
+
+import re
+import signal
+from typing import Dict, List, Optional, Tuple
+
+TAIL_LINES = 40
+
+_WORKER_CRASH = re.compile(r"worker '(gw\d+)' crashed while running '([^']+)'")
+_SKIP_REASON = re.compile(r"^SKIPPED \[\d+\] [^:]+(?::\d+)?: (.+)$", re.MULTILINE)
+_ERROR_LINE = re.compile(r"^(?:E\s+|ERROR\s|INTERNALERROR>\s*\w*Error).*$", re.MULTILINE)
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def tail(text: str, lines: int = TAIL_LINES) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def died_of(returncode: Optional[int]) -> Optional[int]:
+    """The signal that ended the process: negative codes, or 128+N from a shell/docker."""
+    if returncode is None:
+        return None
+    if returncode < 0:
+        return -returncode
+    if 128 < returncode < 160:
+        return returncode - 128
+    return None
+
+
+def classify(
+    returncode: Optional[int],
+    *,
+    timed_out: bool,
+    wall_limit: float,
+    counts: Dict[str, int],
+    log_text: str,
+) -> Tuple[str, str, Optional[str]]:
+    """(verdict, reason, signal name) for a finished cell process."""
+    oom = "MemoryError" in log_text
+    if timed_out:
+        return (
+            "fail",
+            f"hung: still running at the {wall_limit:g} s wall-clock limit (killed)",
+            None,
+        )
+    sig = died_of(returncode)
+    if sig is not None:
+        name = signal_name(sig)
+        what = {
+            "SIGSEGV": "segmentation fault",
+            "SIGABRT": "aborted",
+            "SIGBUS": "bus error",
+            "SIGILL": "illegal instruction",
+            "SIGFPE": "arithmetic fault",
+        }.get(name, "killed")
+        if name == "SIGKILL":
+            what = "killed (out of memory? the OOM killer sends SIGKILL)"
+        return "fail", f"crashed: {what} ({name})", name
+    total = counts.get("tests", 0)
+    if returncode == 5:
+        return "fail", "collected no test: an empty suite is a failure", None
+    if returncode == 0:
+        if total == 0:
+            return "fail", "ran no test", None
+        if counts.get("skipped", 0) == total:
+            skip = _SKIP_REASON.search(log_text)
+            because = f": {skip.group(1).strip()}" if skip else ""
+            return "skipped", f"all {total} tests skipped{because}", None
+        return "pass", "", None
+    details: List[str] = []
+    if oom:
+        details.append("out of memory (MemoryError)")
+    if counts:
+        details.append(
+            f"{counts.get('failures', 0)} failed, {counts.get('errors', 0)} errors of {total} tests"
+        )
+    crash = _WORKER_CRASH.search(log_text)
+    if crash:
+        details.append(f"xdist worker {crash.group(1)} crashed running {crash.group(2)}")
+    if "+++ Timeout +++" in log_text:
+        details.append("a test hit the per-test timeout")
+    if returncode == 1:
+        summary = "; ".join(details) or "tests failed"
+        return "fail", summary, None
+    kind = {2: "interrupted or collection errors", 3: "pytest internal error", 4: "usage error"}
+    first_error = _ERROR_LINE.search(log_text)
+    if first_error and not details:
+        details.append(first_error.group(0).strip()[:200])
+    label = kind.get(returncode or 0, f"pytest exited with status {returncode}")
+    if oom:  # the cause first, pytest's wording after
+        return "fail", "; ".join([details[0], label, *details[1:]]), None
+    return "fail", "; ".join([label, *details]), None

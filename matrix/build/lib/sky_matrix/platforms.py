@@ -1,0 +1,184 @@
+"""The platform axis: `host`, and `docker:<image>` through the container modules.
+
+A platform answers three questions for the planner and the scheduler: which
+interpreter labels it has (and why one is missing), which profiles a suite runs
+under on it, and how to run one cell. The host runs cells itself
+(`sky_matrix.hostcell`); a docker platform builds its image once, then hands
+each cell to `sky_matrix.containers.run_cell`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+
+from sky_matrix.discovery import Discovery, planned_labels
+from sky_matrix.model import Cell, CellResult, Interpreter
+
+if TYPE_CHECKING:
+    from sky_matrix.runner import RunContext
+
+DEFAULT_PROFILE = "default"
+
+
+@dataclasses.dataclass(frozen=True)
+class Slot:
+    """An interpreter label on a platform: the interpreter, or why there is none."""
+
+    label: str
+    interpreter: Optional[Interpreter]
+    missing: Optional[str] = None  # "not found", "broken: ...", "not in image"
+
+
+class Platform:
+    name: str = ""
+
+    def slots(self) -> Dict[str, Slot]:
+        raise NotImplementedError
+
+    def profiles(self, suite: str) -> List[str]:
+        raise NotImplementedError
+
+    def unusable(self) -> Optional[str]:
+        """Why no cell of this platform can run (known before preparing), else None."""
+        return None
+
+    def prepare(self, ctx: RunContext) -> Optional[str]:
+        """Build what the cells need; the reason when that failed, else None."""
+        return None
+
+    def run_cell(self, cell: Cell, slot: Slot, ctx: RunContext, workers: int) -> CellResult:
+        raise NotImplementedError
+
+
+class HostPlatform(Platform):
+    name = "host"
+
+    def __init__(self, discovery: Discovery) -> None:
+        self.discovery = discovery
+
+    def slots(self) -> Dict[str, Slot]:
+        found = self.discovery.interpreters
+        slots: Dict[str, Slot] = {}
+        for label in planned_labels(found):
+            if label in found:
+                slots[label] = Slot(label, found[label])
+                continue
+            broken = [
+                r.reason
+                for r in self.discovery.rejected
+                if r.version and _label_of(r.version) == label and r.reason.startswith("broken")
+            ]
+            slots[label] = Slot(label, None, broken[0] if broken else "not found")
+        return slots
+
+    def profiles(self, suite: str) -> List[str]:
+        return [DEFAULT_PROFILE]
+
+    def run_cell(self, cell: Cell, slot: Slot, ctx: RunContext, workers: int) -> CellResult:
+        from sky_matrix.hostcell import run_host_cell
+
+        assert slot.interpreter is not None
+        return run_host_cell(cell, slot.interpreter, ctx, workers)
+
+
+def _label_of(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def container_modules_available() -> Optional[str]:
+    """None when the container side is importable, else why not."""
+    try:
+        import sky_matrix.containers
+        import sky_matrix.images
+        import sky_matrix.profiles  # noqa: F401
+    except ImportError as exc:
+        return f"container support not installed ({exc})"
+    return None
+
+
+class DockerPlatform(Platform):
+    """One image. Its interpreters are the image's, known for sure once it is built."""
+
+    def __init__(self, image: str, docker_unusable: Optional[str]) -> None:
+        from sky_matrix import images
+
+        self.image = image
+        self.name = f"docker:{image}"
+        self.spec = images.IMAGES[image]
+        self._docker_unusable = docker_unusable
+        self.build: Any = None  # images.ImageBuild once prepared
+        self._lock = threading.Lock()
+        self._prepared = False
+        self._failure: Optional[str] = None
+
+    def slots(self) -> Dict[str, Slot]:
+        if self.build is not None and self.build.ok:
+            found: Dict[str, Interpreter] = dict(self.build.pythons)
+            slots = {label: Slot(label, interp) for label, interp in found.items()}
+            for label in self.spec.pythons:
+                slots.setdefault(label, Slot(label, None, f"not in image {self.image}"))
+            return slots
+        return {label: Slot(label, None, None) for label in self.spec.pythons}
+
+    def profiles(self, suite: str) -> List[str]:
+        from sky_matrix import profiles
+
+        return [name for name, prof in profiles.PROFILES.items() if suite in prof.suites]
+
+    def unusable(self) -> Optional[str]:
+        return self._docker_unusable
+
+    def prepare(self, ctx: RunContext) -> Optional[str]:
+        from sky_matrix import images
+
+        with self._lock:
+            if not self._prepared:
+                self._prepared = True
+                self.build = images.ensure_image(self.image, log=ctx.log)
+                if not self.build.ok:
+                    self._failure = f"image {self.image} unavailable: {self.build.error}"
+                elif ctx.container_wheel() is None:
+                    self._failure = (
+                        f"no manylinux wheel for containers: {ctx.container_wheel_error}"
+                    )
+            return self._failure
+
+    def run_cell(self, cell: Cell, slot: Slot, ctx: RunContext, workers: int) -> CellResult:
+        from sky_matrix import containers
+
+        assert slot.interpreter is not None
+        wheel = ctx.container_wheel()
+        assert wheel is not None
+        cell_dir = ctx.paths.cell_dir(cell)
+        with ctx.staged_suite(cell) as (suite_dir, rel_dirs):
+            return containers.run_cell(
+                cell,
+                slot.interpreter,
+                self.build,
+                wheel,
+                suite_dir,
+                cell_dir,
+                ctx.cell_timeout(cell.suite),
+                [*ctx.suite_pytest_args(cell, workers), *rel_dirs],
+            )
+
+
+def host_and_docker_platforms(
+    discovery: Discovery, *, want_docker: bool, log: Callable[[str], None]
+) -> List[Platform]:
+    """`host`, plus one platform per image when the container side is present."""
+    platforms: List[Platform] = [HostPlatform(discovery)]
+    if not want_docker:
+        return platforms
+    missing = container_modules_available()
+    if missing:
+        log(f"docker platforms left out: {missing}")
+        return platforms
+    from sky_matrix import images
+
+    usable, why = images.docker_status()
+    for image in images.IMAGES:
+        platforms.append(DockerPlatform(image, None if usable else f"docker unusable: {why}"))
+    return platforms

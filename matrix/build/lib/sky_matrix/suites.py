@@ -1,0 +1,90 @@
+"""The suites the matrix runs, and the test directories each one is made of.
+
+One table: the CLI, the nox sessions, tox.ini (checked by a unit test) and the
+reports all read suite names and directories from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+from sky_matrix.errors import UsageError
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """A named group of test directories, relative to the project root."""
+
+    name: str
+    dirs: Tuple[str, ...]
+    description: str
+    cell_timeout: float  # wall-clock limit of one cell, seconds
+    test_timeout: float  # pytest-timeout per test, seconds
+
+
+SUITES: Dict[str, Suite] = {
+    suite.name: suite
+    for suite in (
+        Suite(
+            "parity",
+            ("tests/compat/parity", "tests/compat/dispatcher"),
+            "both backends give equal answers; the dispatcher's switches and counters",
+            cell_timeout=1800,
+            test_timeout=600,
+        ),
+        Suite(
+            "cgroup",
+            ("tests/compat/cgroup",),
+            "cgroup v1/v2 fixture trees and live limits",
+            cell_timeout=1200,
+            test_timeout=300,
+        ),
+        Suite(
+            "eperm",
+            ("tests/compat/eperm",),
+            "the same answers under seccomp, hidepid, non-root, a blocked extension",
+            cell_timeout=1200,
+            test_timeout=300,
+        ),
+        Suite(
+            "leaks",
+            ("tests/leaks",),
+            "no memory or file-descriptor growth over many calls",
+            cell_timeout=1800,
+            test_timeout=900,
+        ),
+        Suite(
+            "stability",
+            ("tests/stability",),
+            "threads, signals, fork and interpreter shutdown",
+            cell_timeout=1800,
+            test_timeout=900,
+        ),
+    )
+}
+
+
+def get_suite(name: str) -> Suite:
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise UsageError(f"unknown suite {name!r}: choose from {', '.join(SUITES)}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class SuiteLayout:
+    """Which of a suite's directories exist in a given source tree."""
+
+    suite: Suite
+    present: Tuple[str, ...]
+    missing: Tuple[str, ...]
+
+
+def layout(project_root: Path, suite: Suite) -> SuiteLayout:
+    present: List[str] = []
+    missing: List[str] = []
+    for rel in suite.dirs:
+        (present if (project_root / rel).is_dir() else missing).append(rel)
+    return SuiteLayout(suite, tuple(present), tuple(missing))

@@ -1,0 +1,78 @@
+"""Building the canary wheel: the release build plus the `leak-canary` Cargo feature.
+
+Never the release wheel: it goes to its own directory (by default
+`.build-cache/leak-canary/<source key>/`), keyed like the host wheel so that
+unchanged sources reuse it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, List, Optional
+
+from sky_matrix import wheelcache
+
+FEATURE = "leak-canary"
+
+
+class CanaryBuildError(Exception):
+    """The canary wheel could not be built; the message says why and where the log is."""
+
+
+def default_out_dir(project_root: Path) -> Path:
+    key = wheelcache.source_key(project_root)
+    return wheelcache.cache_root(project_root) / "leak-canary" / key
+
+
+def build_command(maturin: List[str], out_dir: Path) -> List[str]:
+    return [*maturin, "build", "--release", "--features", FEATURE, "--out", str(out_dir)]
+
+
+def build_canary_wheel(
+    project_root: Path,
+    out_dir: Optional[Path] = None,
+    *,
+    log: Callable[[str], None] = print,
+    maturin: Optional[List[str]] = None,
+    force: bool = False,
+) -> Path:
+    """The canary wheel for the current sources, built unless already there."""
+    out_dir = out_dir or default_out_dir(project_root)
+    found = sorted(out_dir.glob(f"{wheelcache.WHEEL_DIST}-*.whl"))
+    if found and not force:
+        log(f"canary wheel: reusing {found[-1]}")
+        return found[-1]
+    try:
+        command = list(maturin or wheelcache.maturin_command())
+    except wheelcache.BuildError as exc:
+        raise CanaryBuildError(str(exc)) from None
+    scratch = out_dir.with_name(out_dir.name + ".building")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    build_log = out_dir.with_name(out_dir.name + ".log")
+    argv = build_command(command, scratch)
+    log(f"canary wheel: `{' '.join(argv)}` (log: {build_log})")
+    started = time.monotonic()
+    with open(build_log, "wb") as out:
+        try:
+            proc = subprocess.run(
+                argv, cwd=str(project_root), stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        except OSError as exc:
+            raise CanaryBuildError(f"cannot run {argv[0]}: {exc}") from None
+    wheels = sorted(scratch.glob(f"{wheelcache.WHEEL_DIST}-*.whl"))
+    if proc.returncode != 0 or not wheels:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise CanaryBuildError(
+            f"maturin exited with status {proc.returncode} building the canary wheel; "
+            f"see {build_log}"
+        )
+    shutil.rmtree(out_dir, ignore_errors=True)
+    scratch.rename(out_dir)
+    wheel = out_dir / wheels[-1].name
+    log(f"canary wheel: built {wheel} in {time.monotonic() - started:.0f} s")
+    return wheel

@@ -1,0 +1,72 @@
+"""The end-of-run table: rows are platform/interpreter(/profile), columns are suites."""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, List, Tuple
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from sky_matrix.discovery import label_sort_key
+from sky_matrix.model import CellResult
+from sky_matrix.suites import SUITES
+
+Row = Tuple[str, str, str]  # platform, python label, profile
+
+
+def row_label(row: Row) -> str:
+    platform, python, profile = row
+    label = f"{platform} / {python}"
+    return label if profile == "default" else f"{label} / {profile}"
+
+
+def grid(
+    results: Iterable[CellResult],
+) -> Tuple[List[Row], List[str], Dict[Tuple[Row, str], CellResult]]:
+    cells: Dict[Tuple[Row, str], CellResult] = {}
+    rows = set()
+    suites = set()
+    for result in results:
+        cell = result.cell
+        row = (cell.platform, cell.python, cell.profile)
+        rows.add(row)
+        suites.add(cell.suite)
+        cells[(row, cell.suite)] = result
+    ordered_rows = sorted(
+        rows,
+        key=lambda r: (r[0] != "host", r[0], label_sort_key(r[1]), r[2] != "default", r[2]),
+    )
+    ordered_suites = [s for s in SUITES if s in suites] + sorted(suites - set(SUITES))
+    return ordered_rows, ordered_suites, cells
+
+
+def cell_text(result: CellResult, width: int = 48) -> str:
+    if result.verdict == "pass":
+        passed = result.counts.get("passed")
+        return f"pass ({passed})" if passed is not None else "pass"
+    reason = result.reason or ""
+    if len(reason) > width:
+        reason = reason[: width - 1] + "…"
+    return f"{result.verdict}: {reason}" if reason else result.verdict
+
+
+STYLES = {"pass": "green", "fail": "bold red", "error": "bold magenta", "skipped": "yellow"}
+
+
+def render(results: List[CellResult], console: Console, title: str = "sky-rs matrix") -> None:
+    rows, suites, cells = grid(results)
+    table = Table(title=title, show_lines=False, header_style="bold")
+    table.add_column("platform / python", no_wrap=True)
+    for suite in suites:
+        table.add_column(suite, overflow="fold")
+    for row in rows:
+        line = [escape(row_label(row))]
+        for suite in suites:
+            result = cells.get((row, suite))
+            if result is None:
+                line.append("[dim]-[/]")
+                continue
+            line.append(f"[{STYLES.get(result.verdict, 'white')}]{escape(cell_text(result))}[/]")
+        table.add_row(*line)
+    console.print(table)

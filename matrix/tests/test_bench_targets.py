@@ -1,0 +1,144 @@
+"""The performance targets, decided from bench reports made up for each verdict."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import pytest
+from sky_matrix.bench import targets
+
+FUNCTIONS = (
+    "read_last_n_lines",
+    "hash_file",
+    "find_free_port",
+    "base36_encode",
+    "format_float",
+    "truncate_long_string",
+    "get_cpu_count",
+    "get_mem_size_gb",
+    "get_parallel_threads",
+    "is_process_alive",
+    "get_max_workers_for_file_mounts",
+    "estimate_fd_for_directory",
+)
+
+
+def case(
+    case_id: str,
+    rust_ns: float,
+    python_ns: float,
+    *,
+    rust_p99: Optional[float] = None,
+    latency: bool = True,
+    equal: bool = True,
+) -> Dict[str, Any]:
+    function = case_id.split("/")[0]
+    return {
+        "id": case_id,
+        "function": function,
+        "label": case_id,
+        "latency_target": latency,
+        "results_equal": equal,
+        "contenders": {
+            "rust": {"median_ns": rust_ns, "p99_ns": rust_p99 or rust_ns * 1.2},
+            "python": {"median_ns": python_ns, "p99_ns": python_ns * 1.2},
+        },
+    }
+
+
+def scaling(rust_small: float, rust_large: float) -> Dict[str, Any]:
+    medians = {
+        "rust@1MiB": rust_small,
+        "rust@10GiB-sparse": rust_large,
+        "python@1MiB": 80_000.0,
+        "python@10GiB-sparse": 84_000.0,
+    }
+    return {"contenders": {name: {"median_ns": value} for name, value in medians.items()}}
+
+
+def bench(
+    cases: List[Dict[str, Any]], tail: Optional[Dict[str, Any]] = None, **sky_rs: Any
+) -> Dict[str, Any]:
+    native = {"version": "0.1.0", "rust_active": True, "profile": "release", "reason": None}
+    native.update(sky_rs)
+    return {
+        "sky_rs": native,
+        "cases": cases,
+        "fallbacks_during_bench": 0,
+        "mode": "full",
+        "tail_scaling": scaling(10_000.0, 11_000.0) if tail is None else tail,
+    }
+
+
+def good_cases(speedup: float = 8.0) -> List[Dict[str, Any]]:
+    cases = [case(f"{name}/x", 100.0, 100.0 * speedup) for name in FUNCTIONS]
+    cases.append(case("read_last_n_lines/1MiB/n=100", 10_000.0, 80_000.0))
+    cases.append(case("read_last_n_lines/10GiB-sparse/n=100", 11_000.0, 85_000.0))
+    return cases
+
+
+def by_id(report: Dict[str, Any]) -> Dict[str, targets.TargetResult]:
+    return {t.id: t for t in targets.evaluate(report)}
+
+
+def test_a_good_report_passes_every_target() -> None:
+    results = by_id(bench(good_cases()))
+    assert {k: v.verdict for k, v in results.items()} == dict.fromkeys(results, "pass")
+    assert results["average-speedup"].value == pytest.approx(8.0, rel=0.02)
+    assert "1.10x" in results["tail-cost"].evidence
+
+
+def test_average_is_per_function_then_geometric() -> None:
+    # read_last_n_lines has three cases; it must weigh as one function.
+    cases = good_cases(speedup=4.0)
+    speedups = targets.function_speedups(bench(cases))
+    assert speedups["format_float"] == pytest.approx(4.0)
+    result = by_id(bench(cases))["average-speedup"]
+    assert result.verdict == "fail"
+    assert result.evidence.startswith("4.")
+
+
+def test_p99_over_100ms_fails_but_throughput_cases_are_exempt() -> None:
+    cases = good_cases()
+    cases.append(case("hash_file/1GiB/sha256", 5e8, 6e8, latency=False))
+    assert by_id(bench(cases))["p99-latency"].verdict == "pass"
+    assert (
+        "exempt as throughput cases: hash_file/1GiB/sha256"
+        in by_id(bench(cases))["p99-latency"].evidence
+    )
+    cases.append(case("estimate_fd_for_directory/huge", 1e6, 9e6, rust_p99=150e6))
+    result = by_id(bench(cases))["p99-latency"]
+    assert result.verdict == "fail"
+    assert "estimate_fd_for_directory/huge 150.000 ms" in result.evidence
+
+
+def test_string_functions_below_3x_fail_by_name() -> None:
+    cases = [c for c in good_cases() if c["function"] != "base36_encode"]
+    cases.append(case("base36_encode/hex64", 100.0, 250.0))
+    result = by_id(bench(cases))["string-speedup"]
+    assert result.verdict == "fail"
+    assert "below 3x: base36_encode" in result.evidence
+
+
+def test_tail_cost_that_grows_with_the_file_fails_and_absence_is_insufficient() -> None:
+    assert by_id(bench(good_cases(), tail={}))["tail-cost"].verdict == "insufficient"
+    result = by_id(bench(good_cases(), tail=scaling(10_000.0, 400_000.0)))["tail-cost"]
+    assert result.verdict == "fail"
+    assert result.evidence.startswith("Rust 0.400 ms on 10GiB-sparse vs 0.010 ms on 1MiB = 40.00x")
+
+
+def test_validity_needs_active_release_rust_and_equal_answers() -> None:
+    assert by_id(bench(good_cases(), rust_active=False, reason="killed"))[
+        "bench-valid"
+    ].verdict == ("fail")
+    debug = by_id(bench(good_cases(), profile="debug"))["bench-valid"]
+    assert debug.verdict == "fail" and "'debug' build" in debug.evidence
+    cases = good_cases()
+    cases[0]["results_equal"] = False
+    unequal = by_id(bench(cases))["bench-valid"]
+    assert unequal.verdict == "fail" and "disagreed on read_last_n_lines/x" in unequal.evidence
+
+
+def test_no_cases_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        targets.evaluate({"cases": []})

@@ -1,0 +1,251 @@
+"""The soak end to end, in child processes: kill and resume, an injected leak, the files.
+
+These run the real driver against the installed sky_rs (both backends when
+the native module imports, Python alone otherwise) for a few seconds each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+import sky_matrix
+import sky_rs
+from sky_matrix.soak import cli, series
+
+HERE = Path(__file__).resolve().parent
+# These tests are about continuity and trends, not speed: a shared, loaded test
+# machine may stall the driver for seconds, which the real soak's 100 ms budget
+# would rightly fail.
+LENIENT_BUDGET = ("--p99-budget-ms", "60000")
+
+
+def _env() -> Dict[str, str]:
+    """The child imports the same sky_matrix and sky_rs as this test process."""
+    paths = [
+        str(Path(sky_matrix.__file__).resolve().parents[1]),
+        str(Path(sky_rs.__file__).resolve().parents[1]),
+        str(HERE),
+    ]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
+    return env
+
+
+def _soak(*args: str) -> List[str]:
+    return [
+        sys.executable,
+        "-m",
+        "sky_matrix.soak",
+        "--no-progress",
+        "--no-charts",
+        "--allow-python-only",
+        *LENIENT_BUDGET,
+        *args,
+    ]
+
+
+def _records(path: Path) -> List[Dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _wait_for_sample(path: Path, t: float, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            lines = path.read_text().splitlines()
+            for line in reversed(lines):
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if record.get("type") == "sample" and record["t"] >= t:
+                    return
+        time.sleep(0.1)
+    raise AssertionError(f"no sample at t >= {t} in {path} within {timeout} s")
+
+
+def test_sigkill_half_way_then_resume_gives_one_series_and_a_verdict(tmp_path: Path) -> None:
+    duration, interval = 12.0, 0.5
+    out = tmp_path / "soak"
+    samples = out / "samples.jsonl"
+    child = subprocess.Popen(
+        _soak("--duration", f"{duration}s", "--interval", f"{interval}s", "--out", str(out)),
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_for_sample(samples, duration / 2)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == -signal.SIGKILL
+    before = series.load(samples)
+    assert before.ends == []  # killed: no clean end
+    killed_at = before.last_t
+    assert duration / 2 <= killed_at < duration
+    # SIGKILL can cut a write in half: leave such a line for the resume to repair.
+    with samples.open("a") as handle:
+        handle.write('{"type":"sample","t":')
+
+    resumed = subprocess.run(
+        _soak("--resume", str(samples)), env=_env(), capture_output=True, text=True, timeout=120
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "cut a partial last line" in resumed.stderr
+
+    records = _records(samples)  # every line parses: the partial one is gone
+    assert [r["type"] for r in records].count("header") == 1
+    assert [r["type"] for r in records].count("resume") == 1
+    sample_records = [r for r in records if r["type"] == "sample"]
+    times = [r["t"] for r in sample_records]
+    assert times == sorted(times) and len(set(times)) == len(times)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert max(gaps) < 2.5 * interval, gaps  # no hole where the process was dead
+    assert times[-1] == pytest.approx(duration, abs=1e-3)
+    assert {r["segment"] for r in sample_records} == {1, 2}
+    resume_record = next(r for r in records if r["type"] == "resume")
+    assert resume_record["t"] == pytest.approx(killed_at)
+    assert resume_record["repaired_partial_line"] is True
+    # Counters continue across the kill: cumulative calls never go down.
+    totals = [sum(n for b in r["calls"].values() for n in b.values()) for r in sample_records]
+    assert totals == sorted(totals)
+
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert verdict["status"] == "pass", verdict["failures"]
+    assert verdict["complete"] is True
+    assert verdict["duration_s"] == pytest.approx(duration, abs=1e-3)
+    assert verdict["requested_duration_s"] == duration
+    assert verdict["samples"] == len(sample_records)
+    assert verdict["segments"] == 2
+    assert [r["t"] for r in verdict["resumed_from"]] == [pytest.approx(killed_at)]
+
+    # A completed run can't be resumed again.
+    again = subprocess.run(
+        _soak("--resume", str(samples)), env=_env(), capture_output=True, text=True, timeout=60
+    )
+    assert again.returncode == 2 and "already completed" in again.stderr
+
+
+def test_injected_native_leak_fails_naming_the_memory_metrics(tmp_path: Path) -> None:
+    out = tmp_path / "leaky"
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "soak_leak_entry.py"), "--inject-leak", "2048",
+         "--no-progress", "--allow-python-only", "--duration", "12s", "--interval", "0.5s",
+         *LENIENT_BUDGET, "--out", str(out)],
+        env=_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert verdict["status"] == "fail"
+    assert verdict["metrics"]["heap"]["verdict"] == "fail"
+    assert verdict["metrics"]["rss"]["verdict"] == "fail"
+    assert any(f.startswith("heap: significant upward trend") for f in verdict["failures"])
+    # Nothing else is wrong with the run: the failure names the leak, not a side effect.
+    for name in ("fds", "threads", "errors", "fallbacks", "calls", "latency_p99"):
+        assert verdict["metrics"][name]["verdict"] == "pass", (name, verdict["metrics"][name])
+    for chart in ("memory.png", "fds_threads.png", "latency.png"):
+        assert (out / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_unfinished_or_foreign_samples_file_is_never_overwritten(tmp_path: Path) -> None:
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text('{"type":"header"}\n')
+    code = cli.main(["--out", str(tmp_path), "--duration", "5s", "--no-progress"])
+    assert code == 2
+    assert samples.read_text() == '{"type":"header"}\n'
+
+
+def test_a_completed_run_is_archived_before_a_new_one(tmp_path: Path) -> None:
+    args = ["--out", str(tmp_path), "--duration", "2s", "--interval", "1s", "--no-progress",
+            "--allow-python-only", *LENIENT_BUDGET]  # fmt: skip
+    cli.main(args)
+    first = series.load(tmp_path / "samples.jsonl")
+    cli.main(args)
+    second = series.load(tmp_path / "samples.jsonl")
+    assert second.header["run_id"] != first.header["run_id"]
+    archived = tmp_path / "previous" / first.header["run_id"]
+    assert series.load(archived / "samples.jsonl").header["run_id"] == first.header["run_id"]
+    assert (archived / "verdict.json").is_file() and (archived / "memory.png").is_file()
+
+
+def test_sigterm_ends_the_segment_cleanly_and_resumably(tmp_path: Path) -> None:
+    out = tmp_path / "soak"
+    samples = out / "samples.jsonl"
+    child = subprocess.Popen(
+        _soak("--duration", "30s", "--interval", "0.5s", "--out", str(out)),
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    _wait_for_sample(samples, 3.0)
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=30) == 1  # judged, and incomplete is a failure
+    loaded = series.load(samples)
+    assert loaded.ends[-1]["reason"] == "interrupted"
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert verdict["complete"] is False
+    assert any(f.startswith("incomplete") for f in verdict["failures"])
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("2m", 120.0),
+        ("1.5h", 5400.0),
+        ("1h30m", 5400.0),
+        ("24h", 86400.0),
+        ("1d", 86400.0),
+        ("0.5s", 0.5),
+    ],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert cli.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "h", "2x", "-5s", "0", "1h-3m", "m5"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(Exception, match="duration"):
+        cli.parse_duration(text)
+
+
+def test_resume_of_a_run_killed_after_its_last_sample_just_completes(tmp_path: Path) -> None:
+    out = tmp_path / "soak"
+    samples = out / "samples.jsonl"
+    assert cli.main(
+        [
+            "--out",
+            str(out),
+            "--duration",
+            "3s",
+            "--interval",
+            "1s",
+            "--no-progress",
+            "--no-charts",
+            "--allow-python-only",
+            *LENIENT_BUDGET,
+        ]
+    ) in (0, 1)
+    # Drop the end record, as a kill between the last sample and the end would.
+    lines = samples.read_text().splitlines()
+    assert json.loads(lines[-1])["type"] == "end"
+    samples.write_text("\n".join(lines[:-1]) + "\n")
+    samples_before = len(series.load(samples).samples)
+    code = cli.main(["--resume", str(samples), "--no-progress", "--no-charts"])
+    loaded = series.load(samples)
+    assert loaded.completed and len(loaded.samples) == samples_before
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert verdict["complete"] is True and verdict["segments"] == 2
+    assert code == (0 if verdict["status"] == "pass" else 1)

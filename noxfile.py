@@ -1,0 +1,113 @@
+"""Sessions of skypilot-rust. They only declare; the work is done by `sky_matrix` (matrix/).
+
+nox -s matrix                 every suite x interpreter x platform found
+nox -s parity -- -k 3.11      one suite; arguments after `--` go to the runner
+nox -s matrix --install-only  wheel, test environments and images, no test run
+nox -s tests                  the project's own tests (what CI runs)
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_venv = "yes"
+# uv installs in a fraction of pip's time (a second run starts its tests sooner); pip otherwise.
+nox.options.default_venv_backend = "uv|virtualenv"
+
+MATURIN = "maturin>=1.7,<2"
+RUFF = "ruff>=0.6"
+LINT_PATHS = ("python", "tests", "matrix", "noxfile.py")
+SELF_TEST_PATHS = (
+    "tests/compat/parity",
+    "tests/compat/dispatcher",
+    "tests/compat/cgroup",
+    "matrix/tests",
+)
+
+
+def _install_runner(session: nox.Session, *extras: str) -> None:
+    spec = f"./matrix[{','.join(extras)}]" if extras else "./matrix"
+    session.install(MATURIN, spec)
+
+
+def _matrix(session: nox.Session, *runner_args: str) -> None:
+    """Install the runner; prepare (also under --install-only), then run the cells."""
+    _install_runner(session)
+    args = [*runner_args, *session.posargs]
+    session.run_install("python", "-m", "sky_matrix", "run", "--prepare-only", *args)
+    session.run("python", "-m", "sky_matrix", "run", *args)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """The host wheel, built once and reused while the sources are unchanged."""
+    _install_runner(session)
+    session.run("python", "-m", "sky_matrix", "build", *session.posargs)
+
+
+@nox.session
+def matrix(session: nox.Session) -> None:
+    """Every suite on every interpreter and platform found."""
+    _matrix(session)
+
+
+@nox.session
+def parity(session: nox.Session) -> None:
+    _matrix(session, "--suite", "parity")
+
+
+@nox.session
+def cgroup(session: nox.Session) -> None:
+    _matrix(session, "--suite", "cgroup")
+
+
+@nox.session
+def eperm(session: nox.Session) -> None:
+    _matrix(session, "--suite", "eperm")
+
+
+@nox.session
+def leaks(session: nox.Session) -> None:
+    _matrix(session, "--suite", "leaks")
+
+
+@nox.session
+def stability(session: nox.Session) -> None:
+    _matrix(session, "--suite", "stability")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install(RUFF)
+    session.run("ruff", "check", *LINT_PATHS)
+    session.run("ruff", "format", "--check", *LINT_PATHS)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Rust checks and tests, then the Python suites against the built wheel, from a temp dir."""
+    with session.chdir("rust"):
+        session.run("cargo", "fmt", "--all", "--check", external=True)
+        session.run(
+            "cargo", "clippy", "--workspace", "--all-targets", "--", "-D", "warnings",
+            external=True,
+        )  # fmt: skip
+        if shutil.which("cargo-nextest"):
+            session.run("cargo", "nextest", "run", "--workspace", external=True)
+        else:
+            session.run("cargo", "test", "--workspace", external=True)
+    session.install(RUFF)
+    session.run("ruff", "check", *LINT_PATHS)
+    _install_runner(session, "test")
+    session.install("-r", "tests/requirements.txt")
+    # run_install: the wheel is built and installed under --install-only too.
+    built = session.run_install("python", "-m", "sky_matrix", "build", silent=True)
+    wheel = str(built).strip().splitlines()[-1]
+    session.install("--no-index", "--force-reinstall", "--no-deps", wheel)
+    session.run(
+        "python", "-m", "sky_matrix", "pytest", *SELF_TEST_PATHS,
+        "--", "-n", "auto", "-m", "not live", "--timeout=900", *session.posargs,
+    )  # fmt: skip

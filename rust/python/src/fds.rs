@@ -1,0 +1,108 @@
+//! `get_max_workers_for_file_mounts(common_file_mounts, cloud_str=None)` and
+//! `estimate_fd_for_directory(path)`.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyInt, PyTuple};
+use sky_rs_core::fds;
+
+use crate::checks::{require_optional_str, type_error, type_name};
+use crate::functions::Function;
+use crate::guard::{guarded, Answer};
+use crate::parallel::parallel_threads;
+use crate::paths::{os_error, require_path, PathArg, PathOp};
+
+/// Below this soft `RLIMIT_NOFILE`, warn (once per process, in Python).
+const LOW_FD_LIMIT: u64 = 1024;
+/// Descriptors kept for everything but rsync.
+const FD_RESERVE: i128 = 100;
+const MIN_FD_PER_RSYNC: u64 = 5;
+
+#[pyfunction]
+#[pyo3(signature = (common_file_mounts, cloud_str = None))]
+pub fn get_max_workers_for_file_mounts<'py>(
+    py: Python<'py>,
+    common_file_mounts: &Bound<'py, PyAny>,
+    cloud_str: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    guarded(
+        py,
+        Function::GetMaxWorkersForFileMounts,
+        || max_workers(py, common_file_mounts, cloud_str),
+        || {
+            let cloud = cloud_str.map_or_else(|| py.None().into_bound(py), Bound::clone);
+            PyTuple::new(py, [common_file_mounts.clone(), cloud])
+        },
+    )
+}
+
+fn max_workers<'py>(
+    py: Python<'py>,
+    common_file_mounts: &Bound<'py, PyAny>,
+    cloud_str: Option<&Bound<'py, PyAny>>,
+) -> Answer<Bound<'py, PyAny>> {
+    if !common_file_mounts.is_instance(crate::interp::mapping_abc(py)?.as_any())? {
+        return Err(type_error(format!(
+            "common_file_mounts must be a Mapping, not {}",
+            type_name(common_file_mounts)?
+        )));
+    }
+    let mut sources: Vec<PathArg<'py>> = Vec::new();
+    for source in common_file_mounts.call_method0("values")?.try_iter()? {
+        sources.push(require_path(&source?, "common_file_mounts values")?);
+    }
+    require_optional_str(cloud_str, "cloud_str")?;
+    let fd_limit = py.detach(fds::fd_soft_limit);
+    if fd_limit < LOW_FD_LIMIT {
+        crate::interp::fallback_module(py)?
+            .getattr("_warn_low_fd_limit")?
+            .call1((fd_limit,))?;
+    }
+    let mut fd_per_rsync = MIN_FD_PER_RSYNC;
+    for source in &sources {
+        // os.path.isdir(): any error (unencodable, NUL, missing) is False.
+        let Some(path) = source.os_path() else {
+            continue;
+        };
+        let listed = py.detach(|| {
+            if fds::is_dir(&path) {
+                fds::estimate_fd_for_directory(&path).map(Some)
+            } else {
+                Ok(None)
+            }
+        });
+        match listed {
+            Ok(Some(estimate)) => fd_per_rsync = fd_per_rsync.max(estimate),
+            Ok(None) => {}
+            Err(err) => return Err(os_error(py, &err, Some(source.filename()))),
+        }
+    }
+    // Python's floor division: a limit below the reserve gives 1 worker.
+    let workers = (i128::from(fd_limit) - FD_RESERVE)
+        .div_euclid(i128::from(fd_per_rsync))
+        .max(1);
+    let threads = i128::from(parallel_threads(py, cloud_str)?);
+    Ok(PyInt::new(py, workers.min(threads) as i64).into_any())
+}
+
+#[pyfunction]
+#[pyo3(signature = (path))]
+pub fn estimate_fd_for_directory<'py>(
+    py: Python<'py>,
+    path: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    guarded(
+        py,
+        Function::EstimateFdForDirectory,
+        || estimate(py, path),
+        || PyTuple::new(py, [path]),
+    )
+}
+
+fn estimate<'py>(py: Python<'py>, path: &Bound<'py, PyAny>) -> Answer<Bound<'py, PyAny>> {
+    let path = require_path(path, "path")?;
+    let os_path = path.encode_for(PathOp::ListDir)?;
+    let estimate = py
+        .detach(|| fds::estimate_fd_for_directory(&os_path))
+        .map_err(|err| os_error(py, &err, Some(path.filename())))?;
+    Ok(PyInt::new(py, estimate).into_any())
+}

@@ -1,0 +1,88 @@
+//! `format_float(num, precision=1)`.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyFloat, PyInt, PyString, PyTuple};
+use sky_rs_core::float_format;
+
+use crate::checks::{int_text, require_int, type_error, type_name, value_error, IntValue};
+use crate::functions::Function;
+use crate::guard::{guarded, Answer, Arg};
+
+/// Precisions above this are formatted by Python's own `format()`: the
+/// output is huge anyway, and Python decides where it stops accepting them
+/// (`ValueError` above `2**31 - 1`).
+const MAX_NATIVE_PRECISION: i64 = 4096;
+
+#[pyfunction]
+#[pyo3(
+    signature = (num, precision = Arg::Default(1)),
+    text_signature = "(num, precision=1)"
+)]
+pub fn format_float<'py>(
+    py: Python<'py>,
+    num: &Bound<'py, PyAny>,
+    precision: Arg<'py, i64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    guarded(
+        py,
+        Function::FormatFloat,
+        || format(py, num, &precision),
+        || PyTuple::new(py, [num.clone(), precision.object(py)?]),
+    )
+}
+
+fn format<'py>(
+    py: Python<'py>,
+    num: &Bound<'py, PyAny>,
+    precision: &Arg<'py, i64>,
+) -> Answer<Bound<'py, PyAny>> {
+    let is_float = num.is_instance_of::<PyFloat>();
+    if !is_float && !num.is_instance_of::<PyInt>() {
+        return Err(type_error(format!(
+            "num must be an int or a float, not {}",
+            type_name(num)?
+        )));
+    }
+    let precision_value = match precision {
+        Arg::Default(value) => IntValue::Small(*value),
+        Arg::Given(object) => {
+            let value = require_int(object, "precision")?;
+            if value.is_negative() {
+                return Err(value_error(format!(
+                    "precision must be non-negative, got {}",
+                    int_text(object, value)?
+                )));
+            }
+            value
+        }
+    };
+    if let Ok(flag) = num.cast::<PyBool>() {
+        let text = if flag.is_true() { "True" } else { "False" };
+        return Ok(PyString::new(py, text).into_any());
+    }
+    if !is_float {
+        return Ok(PyString::new(py, &int_text(num, require_int(num, "num")?)?).into_any());
+    }
+    // The value of a float (subclass) without calling its overrides.
+    let value = num.cast::<PyFloat>().map_err(PyErr::from)?.value();
+    if float_format::is_integer(value) {
+        return Ok(PyString::new(py, &float_format::format_integral(value)).into_any());
+    }
+    match precision_value {
+        IntValue::Small(digits @ 0..=MAX_NATIVE_PRECISION) => {
+            let text = float_format::format_fixed(value, digits as usize);
+            Ok(PyString::new(py, &text).into_any())
+        }
+        _ => {
+            let digits = match precision {
+                Arg::Given(object) => int_text(object, precision_value)?,
+                Arg::Default(value) => value.to_string(),
+            };
+            let spec = format!(".{digits}f");
+            let builtins = py.import("builtins")?;
+            Ok(builtins
+                .getattr("format")?
+                .call1((PyFloat::new(py, value), spec))?)
+        }
+    }
+}

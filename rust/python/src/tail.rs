@@ -1,0 +1,185 @@
+//! `read_last_n_lines(file_path, n, chunk_size=8192, encoding='utf-8', errors='replace')`.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use sky_rs_core::tail;
+
+use crate::checks::{int_text, require_int, require_str, value_error, IntValue};
+use crate::functions::Function;
+use crate::guard::{guarded, Answer, Arg};
+use crate::paths::{os_error, require_path, PathOp};
+
+/// Spellings of the encoding that `bytes.decode` sends straight to CPython's
+/// UTF-8 decoder, before any codec lookup (every version 3.8+ normalizes
+/// them to `utf_8` / `utf8` in `PyUnicode_Decode`'s fast path).
+const UTF8_SPELLINGS: [&str; 6] = ["utf-8", "utf8", "utf_8", "UTF-8", "UTF8", "UTF_8"];
+
+/// The error handlers registered in every interpreter.
+const BUILTIN_ERROR_HANDLERS: [&str; 8] = [
+    "strict",
+    "ignore",
+    "replace",
+    "xmlcharrefreplace",
+    "backslashreplace",
+    "namereplace",
+    "surrogateescape",
+    "surrogatepass",
+];
+
+#[pyfunction]
+#[pyo3(
+    signature = (
+        file_path,
+        n,
+        chunk_size = Arg::Default(8192),
+        encoding = Arg::Default("utf-8"),
+        errors = Arg::Default("replace"),
+    ),
+    text_signature = "(file_path, n, chunk_size=8192, encoding='utf-8', errors='replace')"
+)]
+pub fn read_last_n_lines<'py>(
+    py: Python<'py>,
+    file_path: &Bound<'py, PyAny>,
+    n: &Bound<'py, PyAny>,
+    chunk_size: Arg<'py, i64>,
+    encoding: Arg<'py, &'static str>,
+    errors: Arg<'py, &'static str>,
+) -> PyResult<Bound<'py, PyAny>> {
+    guarded(
+        py,
+        Function::ReadLastNLines,
+        || {
+            let chunk_size = chunk_size.object(py)?;
+            let encoding = encoding.object(py)?;
+            let errors = errors.object(py)?;
+            read(py, file_path, n, &chunk_size, &encoding, &errors)
+        },
+        || {
+            PyTuple::new(
+                py,
+                [
+                    file_path.clone(),
+                    n.clone(),
+                    chunk_size.object(py)?,
+                    encoding.object(py)?,
+                    errors.object(py)?,
+                ],
+            )
+        },
+    )
+}
+
+fn read<'py>(
+    py: Python<'py>,
+    file_path: &Bound<'py, PyAny>,
+    n: &Bound<'py, PyAny>,
+    chunk_size: &Bound<'py, PyAny>,
+    encoding: &Bound<'py, PyAny>,
+    errors: &Bound<'py, PyAny>,
+) -> Answer<Bound<'py, PyAny>> {
+    let path = require_path(file_path, "file_path")?;
+    let n_value = require_int(n, "n")?;
+    let chunk_value = require_int(chunk_size, "chunk_size")?;
+    require_str(encoding, "encoding")?;
+    require_str(errors, "errors")?;
+    if n_value.is_negative() {
+        return Err(value_error(format!(
+            "n must be non-negative, got {}",
+            int_text(n, n_value)?
+        )));
+    }
+    if chunk_value.is_negative() || chunk_value == IntValue::Small(0) {
+        return Err(value_error(format!(
+            "chunk_size must be positive, got {}",
+            int_text(chunk_size, chunk_value)?
+        )));
+    }
+    let os_path = path.encode_for(PathOp::Stat)?;
+    // Both are positive here; beyond u64 they mean "all lines" / "huge reads".
+    let n_lines = n_value.clamp(0, i64::MAX) as u64;
+    let chunk = chunk_value.clamp(1, i64::MAX) as u64;
+    // Every OSError names the file, read and seek errors included (the
+    // reference adds the name Python's `file.read()` leaves out).
+    let tail = py
+        .detach(|| tail::read_last_n_lines(&os_path, n_lines, chunk))
+        .map_err(|err| os_error(py, &err, Some(path.filename())))?;
+    decode_lines(py, &tail, encoding, errors)
+}
+
+/// `[line.decode(encoding, errors).rstrip('\r') + '\n' ...]`, the last line
+/// without the `'\n'`, decoded in order (so a lazy `LookupError` or a
+/// `UnicodeDecodeError` surfaces at the same line as in Python).
+fn decode_lines<'py>(
+    py: Python<'py>,
+    tail: &tail::Tail,
+    encoding: &Bound<'py, PyAny>,
+    errors: &Bound<'py, PyAny>,
+) -> Answer<Bound<'py, PyAny>> {
+    let fast_utf8 = is_plain_utf8(encoding) && is_builtin_handler(errors);
+    let count = tail.len();
+    let list = PyList::empty(py);
+    let mut text = String::new();
+    for (index, line) in tail.lines().enumerate() {
+        let is_last = index + 1 == count;
+        // Valid UTF-8 decodes to the same text under any of these handlers
+        // (CPython's UTF-8 decoder uses the handler only on an error).
+        let valid = if fast_utf8 {
+            std::str::from_utf8(line).ok()
+        } else {
+            None
+        };
+        let item = match valid {
+            Some(valid) => {
+                text.clear();
+                text.push_str(valid.trim_end_matches('\r'));
+                if !is_last {
+                    text.push('\n');
+                }
+                PyString::new(py, &text).into_any()
+            }
+            None => decode_in_python(py, line, encoding, errors, is_last)?,
+        };
+        list.append(item)?;
+    }
+    Ok(list.into_any())
+}
+
+fn decode_in_python<'py>(
+    py: Python<'py>,
+    line: &[u8],
+    encoding: &Bound<'py, PyAny>,
+    errors: &Bound<'py, PyAny>,
+    is_last: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let decoded = PyBytes::new(py, line).call_method1("decode", (encoding, errors))?;
+    let stripped = decoded.call_method1("rstrip", ("\r",))?;
+    if is_last {
+        Ok(stripped)
+    } else {
+        stripped.add("\n")
+    }
+}
+
+/// `encoding` is one of the UTF-8 spellings `bytes.decode` never looks up.
+fn is_plain_utf8(encoding: &Bound<'_, PyAny>) -> bool {
+    match encoding.cast::<PyString>() {
+        Ok(text) => match text.to_cow() {
+            Ok(text) => UTF8_SPELLINGS.contains(&text.as_ref()),
+            Err(_) => false,
+        },
+        Err(_) => false,
+    }
+}
+
+/// `errors` names an error handler Python always has. Any other name must go
+/// through `bytes.decode`, even for valid input: in development mode
+/// (`-X dev`, Python 3.9+) it looks the handler up before decoding.
+fn is_builtin_handler(errors: &Bound<'_, PyAny>) -> bool {
+    match errors.cast::<PyString>() {
+        Ok(text) => match text.to_cow() {
+            Ok(text) => BUILTIN_ERROR_HANDLERS.contains(&text.as_ref()),
+            Err(_) => false,
+        },
+        Err(_) => false,
+    }
+}

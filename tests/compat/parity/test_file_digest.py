@@ -1,0 +1,58 @@
+"""The object hash_file returns: hashlib's read-only API, immutable, from both backends."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import pickle
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import Parity
+
+
+@pytest.mark.parametrize("backend", ["python", "native"])
+def test_file_digest_api(parity: Parity, tmp_path: Path, backend: str) -> None:
+    path = tmp_path / "data"
+    path.write_bytes(b"sky" * 1000)
+    digest = getattr(parity, backend).hash_file(str(path), "sha-256")
+    reference = hashlib.sha256(path.read_bytes())
+
+    assert type(digest) is parity.python.FileDigest
+    assert (digest.name, digest.digest_size, digest.block_size) == ("sha256", 32, 64)
+    assert digest.digest() == reference.digest()
+    assert digest.hexdigest() == reference.hexdigest()
+    assert not hasattr(digest, "update")
+
+    twin = digest.copy()
+    assert twin == digest and twin is not digest and hash(twin) == hash(digest)
+    assert pickle.loads(pickle.dumps(digest)) == digest
+    assert copy.deepcopy(digest) == digest
+    other = parity.python.hash_file(str(path), "md5")
+    assert other != digest
+    assert digest != reference.hexdigest()
+    assert reference.hexdigest() in repr(digest) and "sha256" in repr(digest)
+
+    for attribute in ("name", "digest_size", "block_size", "_digest", "extra"):
+        with pytest.raises(AttributeError):
+            setattr(digest, attribute, None)
+        with pytest.raises(AttributeError):
+            delattr(digest, attribute)
+    assert digest.digest() == reference.digest()
+
+
+def test_file_digest_constructor_checks(parity: Parity) -> None:
+    file_digest = parity.python.FileDigest
+    made = file_digest("md5", bytearray(16), 16, 64)
+    assert type(made.digest()) is bytes and made.hexdigest() == "00" * 16
+    with pytest.raises(ValueError):
+        file_digest("md5", b"\x00" * 15, 16, 64)
+    with pytest.raises(TypeError):
+        file_digest(b"md5", b"\x00" * 16, 16, 64)
+    with pytest.raises(TypeError):
+        file_digest("md5", "00" * 16, 16, 64)
+    with pytest.raises(TypeError):
+        file_digest("md5", b"\x00" * 16, 16.0, 64)

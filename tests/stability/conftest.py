@@ -1,0 +1,62 @@
+"""The stability suite: run in every matrix cell against the installed sky_rs wheel.
+
+The soak test drives the functions through the same driver as `nox -s soak`
+(`sky_matrix.soak`). The suite finds it installed, else in the checkout or
+staged copy beside `tests/` (`matrix/src`), else through `$SKY_RS_SOAK_SRC`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Iterator, Optional
+
+import pytest
+
+if TYPE_CHECKING:
+    from sky_matrix.soak.workload import Inputs
+
+SOAK_SRC_ENV = "SKY_RS_SOAK_SRC"
+
+
+def _soak_source() -> Optional[str]:
+    if importlib.util.find_spec("sky_matrix") is not None:
+        return None  # installed
+    candidates = [
+        os.environ.get(SOAK_SRC_ENV, ""),
+        str(Path(__file__).resolve().parents[2] / "matrix" / "src"),
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "sky_matrix" / "soak" / "driver.py").is_file():
+            return candidate
+    return None
+
+
+_source = _soak_source()
+if _source is not None:
+    sys.path.insert(0, _source)
+
+
+@pytest.fixture(scope="session")
+def native() -> ModuleType:
+    """The native module; the suite is about the built extension, so its absence fails."""
+    import sky_rs
+
+    if sky_rs._native is None:
+        pytest.fail(f"sky_rs._native does not import: {sky_rs.backend_info()['reason']}")
+    return sky_rs._native
+
+
+@pytest.fixture
+def soak_inputs() -> Iterator[Inputs]:
+    """The soak's own input files and directories, removed afterwards."""
+    from sky_matrix.soak.workload import Inputs
+
+    inputs = Inputs()
+    try:
+        yield inputs
+    finally:
+        inputs.close()
