@@ -42,6 +42,7 @@ import dataclasses
 import errno
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -81,6 +82,7 @@ _MS_NOEXEC = 0x8
 _MS_BIND = 0x1000
 _MS_REC = 0x4000
 _MS_PRIVATE = 1 << 18
+_PR_SET_PDEATHSIG = 1
 
 
 class RestrictionError(RuntimeError):
@@ -360,6 +362,8 @@ def _apply(restriction: Restriction) -> None:
             child = os.fork()
             if child:
                 _wait_and_exit(child)
+            # If the caller is killed (a hang's timeout), PID 1 dies and takes the namespace.
+            _check(libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
             _mount(libc, "proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "hidepid=2")
             # PID 1 stays a root process, alive and hidden from the command.
             command = os.fork()

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List
 
 from sky_matrix import wheelcache
 
@@ -33,10 +33,10 @@ def build_command(maturin: List[str], out_dir: Path) -> List[str]:
 
 def build_canary_wheel(
     project_root: Path,
-    out_dir: Optional[Path] = None,
+    out_dir: Path | None = None,
     *,
     log: Callable[[str], None] = print,
-    maturin: Optional[List[str]] = None,
+    maturin: List[str] | None = None,
     force: bool = False,
 ) -> Path:
     """The canary wheel for the current sources, built unless already there."""

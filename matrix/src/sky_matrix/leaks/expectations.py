@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 FUNCTIONS = (
     "read_last_n_lines", "hash_file", "find_free_port", "base36_encode", "format_float",
@@ -35,7 +35,7 @@ class Canary:
 
     test: str  # module::function of the detector test
     function: str
-    needs: Optional[str] = None  # "memray" or "debug": where the detector runs at all
+    needs: str | None = None  # "memray" or "debug": where the detector runs at all
 
     def case_id(self) -> str:
         return f"{self.test}[{self.function}-rust]"
@@ -56,7 +56,7 @@ class Interpreter:
 
     label: str
     debug: bool
-    memray_unsupported: Optional[str]  # leak_memray.unsupported_reason() there
+    memray_unsupported: str | None  # leak_memray.unsupported_reason() there
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +84,7 @@ def read_junit(path: Path) -> Dict[str, Outcome]:
     return found
 
 
-def _accepted_skip(key: str, outcome: Outcome, interp: Interpreter) -> Optional[str]:
+def _accepted_skip(key: str, outcome: Outcome, interp: Interpreter) -> str | None:
     """None if this skip is one the suite is meant to make here, else the problem."""
     if key.startswith("test_debug_refcounts::"):
         if interp.debug:
@@ -129,9 +129,7 @@ def canaries_for(interp: Interpreter) -> List[Canary]:
     ]
 
 
-def _names_function(
-    canary: Canary, outcome: Outcome, report: Dict[str, Any]
-) -> Optional[str]:
+def _names_function(canary: Canary, outcome: Outcome, report: Dict[str, Any]) -> str | None:
     """None if the failure names the leaking function, else the problem."""
     if canary.function in outcome.message or canary.function in outcome.text:
         return None

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 from sky_matrix import envs
 from sky_matrix.hostcell import SCRUBBED_ENV
@@ -180,7 +180,7 @@ def prove(
     interpreters: List[Interpreter],
     *,
     canary_wheel: Path,
-    release_wheel: Optional[Path],
+    release_wheel: Path | None,
     env_cache: Path,
     work_dir: Path,
     log: Log,
