@@ -629,23 +629,61 @@ def _mem_size_gb_at(root: str) -> float:
     return min(known) / _GIB
 
 
+def _sysinfo_total_ram() -> int | None:
+    """``totalram * mem_unit`` from ``sysinfo(2)``, or None when the call fails.
+
+    Not ``os.sysconf("SC_PHYS_PAGES")``: glibc ignores a failing ``sysinfo``
+    there (e.g. denied by seccomp) and returns uninitialised memory.
+    """
+    try:
+        import ctypes
+    except ImportError:  # an interpreter built without _ctypes
+        return None
+
+    class _SysInfo(ctypes.Structure):
+        _fields_ = [  # noqa: RUF012 - ctypes wants a plain list
+            ("uptime", ctypes.c_long),
+            ("loads", ctypes.c_ulong * 3),
+            ("totalram", ctypes.c_ulong),
+            ("freeram", ctypes.c_ulong),
+            ("sharedram", ctypes.c_ulong),
+            ("bufferram", ctypes.c_ulong),
+            ("totalswap", ctypes.c_ulong),
+            ("freeswap", ctypes.c_ulong),
+            ("procs", ctypes.c_ushort),
+            ("pad", ctypes.c_ushort),
+            ("totalhigh", ctypes.c_ulong),
+            ("freehigh", ctypes.c_ulong),
+            ("mem_unit", ctypes.c_uint),
+            ("_reserved", ctypes.c_char * 64),  # the kernel's padding, with room to spare
+        ]
+
+    info = _SysInfo()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        failed = libc.sysinfo(ctypes.byref(info)) != 0
+    except (OSError, AttributeError):
+        return None
+    if failed:
+        return None
+    total = int(info.totalram) * int(info.mem_unit)
+    # The same bound as the Rust side: a total that does not fit u64 is a failure.
+    return total if 0 < total < 2**64 else None
+
+
 def _physical_memory(root: str) -> int | None:
     """Total RAM in bytes: ``sysinfo(2)``, else ``MemTotal`` in ``<root>/proc/meminfo``."""
-    try:
-        # glibc and musl answer these two from sysinfo(2): totalram * mem_unit.
-        pages = os.sysconf("SC_PHYS_PAGES")
-        page_size = os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
-        pages = page_size = -1
-    if pages > 0 and page_size > 0:
-        return pages * page_size
+    total = _sysinfo_total_ram()
+    if total is not None:
+        return total
     meminfo = _read_file(os.path.join(root, "proc/meminfo"))
     if meminfo is None:
         return None
     for line in meminfo.split(b"\n"):
         if line.startswith(b"MemTotal:"):
             fields = line[len(b"MemTotal:") :].split()
-            if len(fields) == 2 and fields[1] == b"kB":
+            # An optional unit, which must then be kB (as the Rust core reads it).
+            if len(fields) == 1 or (len(fields) == 2 and fields[1] == b"kB"):
                 kib = _parse_i64(fields[0])
                 if kib is not None and kib > 0:
                     return kib * 1024

@@ -22,7 +22,7 @@ import json
 import os
 import resource
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Tuple
+from typing import Any, Callable, Dict, Generator, Iterator, Tuple
 
 import leak_cases
 import leak_memray
@@ -90,7 +90,9 @@ def record_leak_metrics(request: pytest.FixtureRequest) -> Callable[[Dict[str, A
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
     outcome = yield
     if call.when != "call" or not item.name.startswith("test_memray_limit_leaks["):
         return

@@ -33,25 +33,26 @@ import leak_measure
 
 # ---------------------------------------------------------------- thresholds
 #
-# Calls in the first measured batch. A leak of one 32-byte malloc chunk (the
-# smallest glibc hands out) per call grows the heap by 32 KB over these, eight
-# times HEAP_TOLERANCE below, so even the smallest leak cannot pass batch one.
-FIRST_BATCH_CALLS = 1000
+# Calls in the first measured batch: a leak must outgrow HEAP_TOLERANCE in it,
+# i.e. average more than 2 bytes per call (a 32-byte malloc chunk, glibc's
+# smallest, every 16 calls), or the first batch already passes.
+FIRST_BATCH_CALLS = 2000
 # Calls before anything is measured: every lazily-built cache (hashlib's
 # constructors, codec lookups, the re cache, PyO3's type objects, interned
-# names) fills on the first calls; several hundred rounds leave only leaks.
+# names) fills on the first calls; a few hundred calls leave mostly leaks.
 WARMUP_CALLS = 400
 # psleak's escalation: each retry makes 1.5x the calls of the one before.
 GROWTH_FACTOR = 1.5
-# Six batches (1000 .. 7600 calls, 20 800 in all) separate a leak from a
+# Six batches (2,000 .. 15,000 calls, 41,000 in all) separate a leak from a
 # plateau: a cache that grows for a while must have stopped within them.
 MAX_BATCHES = 6
 # Growth of a whole batch that is not growth at all, per metric. The heap is
-# exact to the byte under PYTHONMALLOC=malloc; what remains after settling is
-# the odd dict or list resize somewhere in the interpreter (measured at most
-# ~1 KB on a clean build). USS and RSS move in 4 KiB pages, and touching a new
-# page of code or data moves them by a few pages with no leak at all (measured
-# up to 3 pages on clean builds), so they get 8 pages.
+# exact to the byte under PYTHONMALLOC=malloc; on clean builds what remains
+# after settling is at most a few KB (a dict resize, a cache still filling,
+# up to 10 KB in one batch for the fallback's base-36 power cache), and it
+# does not scale with the calls, so it fades in the next batches. USS and RSS
+# move in 4 KiB pages, and touching a new page of code or data moves them by
+# a few pages with no leak (measured up to 2 pages), so they get 8 pages.
 HEAP_TOLERANCE = 4 * 1024
 PAGES_TOLERANCE = 8 * leak_measure.PAGE_SIZE
 TOLERANCES: Dict[str, int] = {
@@ -59,8 +60,9 @@ TOLERANCES: Dict[str, int] = {
     "uss": PAGES_TOLERANCE,
     "rss": PAGES_TOLERANCE,
 }
-# Growth per round at or below this is noise (psleak's floor): a leak that
-# allocates at least once per round leaks a 32-byte chunk or more.
+# Growth per round (one pass over the workload's 1 to 4 calls) at or below
+# this is noise, psleak's floor: a leak of one malloc per round or more (a
+# 32-byte chunk at least) is above it.
 NOISE_FLOOR_PER_ROUND = 16.0
 # Growth per round that shrinks by at least 20% from one batch to the next is
 # fading; it must fade twice in a row, so that one lucky reading cannot pass.

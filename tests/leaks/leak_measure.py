@@ -19,18 +19,19 @@ from typing import Dict, List
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
+# struct mallinfo2 (glibc 2.33+: size_t fields) and struct mallinfo (int fields).
+_MALLINFO_FIELDS = (
+    "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+    "fsmblks", "uordblks", "fordblks", "keepcost",
+)  # fmt: skip
+
+
 class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-            "fsmblks", "uordblks", "fordblks", "keepcost",
-        )
-    ]  # fmt: skip
+    _fields_ = [(name, ctypes.c_size_t) for name in _MALLINFO_FIELDS]
 
 
 class _MallInfo(ctypes.Structure):
-    _fields_ = [(field, ctypes.c_int) for field, _type in _MallInfo2._fields_]
+    _fields_ = [(name, ctypes.c_int) for name in _MALLINFO_FIELDS]
 
 
 def _load_libc() -> ctypes.CDLL | None:

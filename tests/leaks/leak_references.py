@@ -24,7 +24,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Set, Tuple
 
 import leak_cases
 import leak_measure
@@ -48,7 +48,7 @@ DEBUG_RUN_CALLS = 200
 
 def _witnesses(workload: leak_cases.Workload) -> List[Tuple[str, Any]]:
     found: List[Tuple[str, Any]] = []
-    seen: set = set()
+    seen: Set[int] = set()
 
     def add(label: str, obj: Any) -> None:
         if id(obj) not in seen:

@@ -174,6 +174,8 @@ class CgroupTree:
             if not os.path.isdir(level):
                 os.mkdir(level)
                 self.created.append(level)
+                # Readable by the unprivileged children some tests run, whatever the umask.
+                os.chmod(level, 0o755)
             if version == 2 and depth < len(chain) - 1:
                 _enable_v2(level, controller)
         return chain[-1]

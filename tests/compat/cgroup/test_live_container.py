@@ -96,13 +96,18 @@ def test_answers_under_this_profile() -> None:
 # ------------------------------------------------------------------------------ docker
 
 
-def _docker_unavailable() -> str | None:
+def _docker_skip_reason() -> str | None:
     if PLATFORM != "host":
         return f"starts containers from the host; this cell runs on {PLATFORM}"
     if not IMAGE:
         return "SKY_RS_TEST_IMAGE is not set (the matrix runner names a built image)"
+    return None
+
+
+def _docker_problem() -> str | None:
+    """An image was named, so docker must work: why it does not, or None."""
     if shutil.which("docker") is None:
-        return "docker is not installed"
+        return "SKY_RS_TEST_IMAGE is set but docker is not installed"
     info = subprocess.run(["docker", "info"], capture_output=True, timeout=60)
     if info.returncode != 0:
         return f"the docker daemon is not usable: {info.stderr.decode().strip()[:200]}"
@@ -114,9 +119,12 @@ def _docker_unavailable() -> str | None:
 
 @pytest.fixture(scope="module")
 def image_python() -> str:
-    reason = _docker_unavailable()
+    reason = _docker_skip_reason()
     if reason:
         pytest.skip(reason)
+    problem = _docker_problem()
+    if problem:
+        pytest.fail(problem, pytrace=False)
     listed = subprocess.run(
         ["docker", "run", "--rm", "--network", "none", IMAGE, "sh", "-c", "ls /usr/bin"],
         capture_output=True,

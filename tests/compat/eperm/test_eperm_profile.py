@@ -18,7 +18,8 @@ from typing import Any, Dict, Iterator, List
 import pytest
 import sky_rs
 from eperm_checks import backend_failures, contract_failures
-from eperm_scenarios import PROFILE_GROUPS, ProbeFailed, Scenario, Workspace, restriction_problems
+from eperm_scenarios import PROFILE_GROUPS, Scenario, restriction_problems
+from eperm_workspace import ProbeFailed, Workspace
 
 PROFILE = os.environ.get("SKY_RS_MATRIX_PROFILE", "default")
 PLATFORM = os.environ.get("SKY_RS_MATRIX_PLATFORM", "host")

@@ -19,7 +19,8 @@ from typing import Any, Dict, Iterator
 import pytest
 import sky_rs
 from eperm_checks import backend_failures, contract_failures
-from eperm_scenarios import SCENARIOS, ProbeFailed, Workspace, restriction_problems
+from eperm_scenarios import SCENARIOS, restriction_problems
+from eperm_workspace import ProbeFailed, Workspace
 
 
 @pytest.fixture(scope="module")
