@@ -15,6 +15,7 @@ from matrix_helpers import (
     make_fake_wheel,
     this_site_packages,
 )
+
 from sky_matrix import envs
 from sky_matrix.discovery import Candidate, describe, probe
 

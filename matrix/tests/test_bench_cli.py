@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any, Dict, List
 
 import pytest
+
 from sky_matrix.bench import cli, inputs, memory
 from sky_matrix.bench.cases import build_cases, comparable, contenders
 

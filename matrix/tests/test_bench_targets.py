@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 import pytest
+
 from sky_matrix.bench import targets
 
 FUNCTIONS = (
@@ -40,8 +41,12 @@ def case(
         "latency_target": latency,
         "results_equal": equal,
         "contenders": {
-            "rust": {"median_ns": rust_ns, "p99_ns": rust_p99 or rust_ns * 1.2},
-            "python": {"median_ns": python_ns, "p99_ns": python_ns * 1.2},
+            "rust": {
+                "p10_ns": rust_ns,
+                "median_ns": rust_ns * 2,
+                "p99_ns": rust_p99 or rust_ns * 3,
+            },
+            "python": {"p10_ns": python_ns, "median_ns": python_ns, "p99_ns": python_ns * 3},
         },
     }
 
@@ -53,7 +58,7 @@ def scaling(rust_small: float, rust_large: float) -> Dict[str, Any]:
         "python@1MiB": 80_000.0,
         "python@10GiB-sparse": 84_000.0,
     }
-    return {"contenders": {name: {"median_ns": value} for name, value in medians.items()}}
+    return {"contenders": {name: {"p10_ns": value} for name, value in medians.items()}}
 
 
 def bench(
@@ -86,6 +91,12 @@ def test_a_good_report_passes_every_target() -> None:
     assert {k: v.verdict for k, v in results.items()} == dict.fromkeys(results, "pass")
     assert results["average-speedup"].value == pytest.approx(8.0, rel=0.02)
     assert "1.10x" in results["tail-cost"].evidence
+
+
+def test_speedup_is_from_p10_and_the_median_ratio_is_kept_beside_it() -> None:
+    one = case("format_float/x", 100.0, 800.0)
+    assert targets.case_ratio(one) == pytest.approx(8.0)
+    assert targets.case_ratio_at_median(one) == pytest.approx(4.0)
 
 
 def test_average_is_per_function_then_geometric() -> None:
@@ -124,7 +135,9 @@ def test_tail_cost_that_grows_with_the_file_fails_and_absence_is_insufficient() 
     assert by_id(bench(good_cases(), tail={}))["tail-cost"].verdict == "insufficient"
     result = by_id(bench(good_cases(), tail=scaling(10_000.0, 400_000.0)))["tail-cost"]
     assert result.verdict == "fail"
-    assert result.evidence.startswith("Rust 0.400 ms on 10GiB-sparse vs 0.010 ms on 1MiB = 40.00x")
+    assert result.evidence.startswith(
+        "Rust p10 0.400 ms on 10GiB-sparse vs 0.010 ms on 1MiB = 40.00x"
+    )
 
 
 def test_validity_needs_active_release_rust_and_equal_answers() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
+
 from sky_matrix.bench import inputs, stats, timing
 from sky_matrix.bench.cases import Contender
 

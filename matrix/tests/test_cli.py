@@ -8,6 +8,7 @@ from typing import Callable, List
 
 import pytest
 from matrix_helpers import base_python, run_args
+
 from sky_matrix.cli import main
 
 

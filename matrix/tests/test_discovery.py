@@ -9,6 +9,7 @@ from typing import Callable
 
 import pytest
 from matrix_helpers import base_python
+
 from sky_matrix.config import load_project_config
 from sky_matrix.discovery import (
     Candidate,

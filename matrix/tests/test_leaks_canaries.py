@@ -69,7 +69,7 @@ def _caught(interp: expectations.Interpreter) -> Dict[str, str]:
     }
     memray = "test_memray_leaks::test_memray_limit_leaks[base36_encode-rust]"
     if memray in failing:  # pytest-memray's own words do not name the function
-        failing[memray] = "Test was allowed to leak 16.0KiB per location"
+        failing[memray] = "Test was allowed to leak 4.0KiB per location"
     failing[expectations.BUILD_TEST] = "AssertionError: built with 'leak-canary'"
     return failing
 

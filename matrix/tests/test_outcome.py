@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sky_matrix.outcome import classify, died_of
 
 COUNTS = {"tests": 10, "failures": 0, "errors": 0, "skipped": 0, "passed": 10}
@@ -55,6 +56,7 @@ def test_hang() -> None:
 def test_failures_with_details() -> None:
     counts = {"tests": 10, "failures": 2, "errors": 1, "skipped": 0, "passed": 7}
     log = (
+        "FAILED tests/x.py::test_crash - worker 'gw1' crashed\n"
         "[gw1] node down: Not properly terminated\n"
         "worker 'gw1' crashed while running 'tests/x.py::test_crash'\n"
         "+++++++++++++++ Timeout +++++++++++++++\n"
@@ -62,7 +64,8 @@ def test_failures_with_details() -> None:
     verdict, reason, _ = _classify(1, counts=counts, log=log)
     assert verdict == "fail"
     assert reason == (
-        "2 failed, 1 errors of 10 tests; xdist worker gw1 crashed running"
+        "2 failed, 1 errors of 10 tests; first: FAILED tests/x.py::test_crash - worker 'gw1'"
+        " crashed; xdist worker gw1 crashed running"
         " tests/x.py::test_crash; a test hit the per-test timeout"
     )
 

@@ -6,6 +6,7 @@ import json
 from typing import Dict, List
 
 import pytest
+
 from sky_matrix.discovery import Discovery, Rejected
 from sky_matrix.errors import UsageError
 from sky_matrix.model import Interpreter

@@ -9,6 +9,7 @@ from typing import List
 
 import pytest
 from rich.console import Console
+
 from sky_matrix import html_report, junit, store, table
 from sky_matrix.errors import UsageError
 from sky_matrix.model import Cell, CellResult, Interpreter, RunPaths

@@ -11,6 +11,7 @@ from typing import Any, Dict
 
 import pytest
 from matrix_helpers import run_args
+
 from sky_matrix.cli import main
 
 CRASHES = [

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from sky_matrix.suites import SUITES
 
 

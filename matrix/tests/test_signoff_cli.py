@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-from sky_matrix.signoff import checklist, cli
 from test_signoff_evidence import (
     FUNCTIONS,
     all_pythons,
@@ -26,6 +25,8 @@ from test_signoff_evidence import (
     write_matrix,
 )
 from test_signoff_tree import make_tree
+
+from sky_matrix.signoff import checklist, cli
 
 EVIDENCE_ITEMS = [
     "python-tests", "rust-coverage", "python-coverage", "matrix-cells", "matrix-pythons",

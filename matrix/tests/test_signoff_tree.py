@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import List, Sequence
 
 import pytest
+
 from sky_matrix.signoff import checks_release, checks_rust, merge, wheels
 from sky_matrix.signoff.context import CommandResult, Context
 from sky_matrix.signoff.verdict import FAIL, NOT_VERIFIABLE, PASS

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+
 import sky_matrix
 import sky_rs
 from sky_matrix.soak import cli, series

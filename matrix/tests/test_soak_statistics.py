@@ -11,6 +11,7 @@ import random
 from typing import Any, Callable, Dict, List, Optional
 
 import pytest
+
 from sky_matrix.soak import statistics, verdict
 from sky_matrix.soak.series import Series
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
+
 from sky_matrix import wheelcache
 
 FAKE_MATURIN = """\

@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import List, Tuple
 
 import psutil
+
 import sky_rs
 from sky_matrix.soak import workload
 

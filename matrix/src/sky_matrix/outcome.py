@@ -10,6 +10,7 @@ TAIL_LINES = 40
 
 _WORKER_CRASH = re.compile(r"worker '(gw\d+)' crashed while running '([^']+)'")
 _SKIP_REASON = re.compile(r"^SKIPPED \[\d+\] [^:]+(?::\d+)?: (.+)$", re.MULTILINE)
+_FIRST_PROBLEM = re.compile(r"^(?:FAILED|ERROR) \S+.*$", re.MULTILINE)  # pytest's -rfE summary
 _ERROR_LINE = re.compile(r"^(?:E\s+|ERROR\s|INTERNALERROR>\s*\w*Error).*$", re.MULTILINE)
 
 
@@ -82,6 +83,9 @@ def classify(
         details.append(
             f"{counts.get('failures', 0)} failed, {counts.get('errors', 0)} errors of {total} tests"
         )
+    first = _FIRST_PROBLEM.search(log_text)
+    if first and returncode == 1:
+        details.append(f"first: {first.group(0).strip()[:160]}")
     crash = _WORKER_CRASH.search(log_text)
     if crash:
         details.append(f"xdist worker {crash.group(1)} crashed running {crash.group(2)}")

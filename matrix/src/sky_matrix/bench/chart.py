@@ -59,7 +59,7 @@ def write_chart(bench: Dict[str, Any], path: Path) -> None:
         axis.text(x, len(cases) - 0.3, text, fontsize=8, ha="left")
     for pos, value in zip(positions, speedups):
         axis.text(value, pos, f" {value:.1f}x", va="center", fontsize=7)
-    axis.set_xlabel("speedup = Python median / Rust median (log scale)")
+    axis.set_xlabel("speedup = Python p10 / Rust p10 per call, same rounds (log scale)")
     axis.set_title(
         f"sky_rs {bench['sky_rs']['version']}: Rust vs Python per call ({bench['created']})"
     )
@@ -70,7 +70,7 @@ def write_chart(bench: Dict[str, Any], path: Path) -> None:
         names = [c["label"].split(",")[0] for c in tail]
         width = 0.4
         for offset, backend in ((-width / 2, "rust"), (width / 2, "python")):
-            values = [c["contenders"][backend]["median_ns"] / 1e3 for c in tail]
+            values = [c["contenders"][backend]["p10_ns"] / 1e3 for c in tail]
             axis.bar(
                 [i + offset for i in range(len(tail))],
                 values,
@@ -80,7 +80,7 @@ def write_chart(bench: Dict[str, Any], path: Path) -> None:
             )
         axis.set_xticks(range(len(tail)))
         axis.set_xticklabels(names)
-        axis.set_ylabel("median µs per call")
+        axis.set_ylabel("p10 µs per call")
         axis.set_title("read_last_n_lines(path, 100) by file size: the cost follows the tail")
         axis.legend()
     if hashes:
@@ -102,7 +102,7 @@ def write_chart(bench: Dict[str, Any], path: Path) -> None:
             )
         axis.set_xticks(range(len(hashes)))
         axis.set_xticklabels([c["label"] for c in hashes])
-        axis.set_ylabel("MiB/s (from the median)")
+        axis.set_ylabel("MiB/s (from the p10 time)")
         axis.set_title("hash throughput on the same file")
         axis.legend()
     figure.tight_layout()

@@ -92,7 +92,6 @@ def probe(
 ) -> Dict[str, Any]:
     """The child's side: baseline peak, the calls, peak again."""
     import sky_rs
-
     from sky_matrix.bench import inputs as inputs_module
     from sky_matrix.bench.cases import build_cases, contenders
 

@@ -10,7 +10,12 @@ from rich.console import Console
 from rich.table import Table
 
 from sky_matrix.bench.cases import BACKENDS
-from sky_matrix.bench.targets import TargetResult, case_ratio, function_speedups
+from sky_matrix.bench.targets import (
+    TargetResult,
+    case_ratio,
+    case_ratio_at_median,
+    function_speedups,
+)
 
 SCHEMA = 1
 _MIB = 1024**2
@@ -33,13 +38,12 @@ def format_kib(kib: Optional[float]) -> str:
 
 
 def throughput_mib_s(case: Dict[str, Any]) -> Dict[str, float]:
-    """MiB/s per contender, from each one's median, for whole-file cases."""
+    """MiB/s per contender, from each one's p10 time (as the speedups), for whole-file cases."""
     size = case.get("bytes_read")
     if not size:
         return {}
     return {
-        name: size / _MIB / (timing["median_ns"] / 1e9)
-        for name, timing in case["contenders"].items()
+        name: size / _MIB / (timing["p10_ns"] / 1e9) for name, timing in case["contenders"].items()
     }
 
 
@@ -73,11 +77,14 @@ def _case_rows(bench: Dict[str, Any]) -> List[List[str]]:
             [
                 case["function"],
                 case["label"],
+                format_ns(rust["p10_ns"]),
                 format_ns(rust["median_ns"]),
                 format_ns(rust["p99_ns"]),
+                format_ns(python["p10_ns"]),
                 format_ns(python["median_ns"]),
                 format_ns(python["p99_ns"]),
                 f"{case_ratio(case):.2f}x",
+                f"{case_ratio_at_median(case):.2f}x",
                 _memory_cell(case, "rust"),
                 _memory_cell(case, "python"),
             ]
@@ -88,11 +95,14 @@ def _case_rows(bench: Dict[str, Any]) -> List[List[str]]:
 _CASE_HEADER = [
     "function",
     "input",
+    "Rust p10",
     "Rust median",
     "Rust p99",
+    "Python p10",
     "Python median",
     "Python p99",
-    "speedup",
+    "speedup (p10)",
+    "at median",
     "peak RSS +, Rust",
     "peak RSS +, Python",
 ]
@@ -109,14 +119,14 @@ def _throughput_rows(bench: Dict[str, Any]) -> List[List[str]]:
                 [
                     case["label"],
                     name,
-                    format_ns(case["contenders"][name]["median_ns"]),
+                    format_ns(case["contenders"][name]["p10_ns"]),
                     f"{rate:,.0f}",
                 ]
             )
     return rows
 
 
-_THROUGHPUT_HEADER = ["file", "contender", "median per file", "MiB/s"]
+_THROUGHPUT_HEADER = ["file", "contender", "p10 per file", "MiB/s"]
 
 
 def _function_rows(bench: Dict[str, Any]) -> List[List[str]]:
