@@ -96,13 +96,15 @@ def test_matrix_all_passed(tmp_path: Path) -> None:
 def test_matrix_one_failed_cell_is_named(tmp_path: Path) -> None:
     root = project(tmp_path)
     cells = all_pythons()
-    cells[3] = cell("3.11", verdict="fail", reason="pytest exited 1", failed=2)
+    cells[3] = cell("3.11", verdict="fail", reason="2 failed, 0 errors of 10 tests", failed=2)
+    cells[4] = cell("3.12", verdict="fail", failed=1)
     write_matrix(root, cells)
     outcome = checks_matrix.matrix_cells(ctx_for(root))
     assert outcome.verdict == FAIL
     assert outcome.evidence == (
-        "cell host-py3.11-parity-default fail: 2 failed tests; pytest exited 1; "
-        "7/8 required cells passed (0 optional)"
+        "cell host-py3.11-parity-default fail: 2 failed, 0 errors of 10 tests, "
+        "cell host-py3.12-parity-default fail: 1 failed tests; "
+        "6/8 required cells passed (0 optional)"
     )
 
 

@@ -113,7 +113,8 @@ def test_sigkill_half_way_then_resume_gives_one_series_and_a_verdict(tmp_path: P
     assert times == sorted(times) and len(set(times)) == len(times)
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert max(gaps) < 2.5 * interval, gaps  # no hole where the process was dead
-    assert times[-1] == pytest.approx(duration, abs=1e-3)
+    # The last sample is due at the duration; a loaded host may wake the sampler late.
+    assert duration <= times[-1] < duration + interval
     assert {r["segment"] for r in sample_records} == {1, 2}
     resume_record = next(r for r in records if r["type"] == "resume")
     assert resume_record["t"] == pytest.approx(killed_at)
@@ -125,7 +126,7 @@ def test_sigkill_half_way_then_resume_gives_one_series_and_a_verdict(tmp_path: P
     verdict = json.loads((out / "verdict.json").read_text())
     assert verdict["status"] == "pass", verdict["failures"]
     assert verdict["complete"] is True
-    assert verdict["duration_s"] == pytest.approx(duration, abs=1e-3)
+    assert verdict["duration_s"] == times[-1]
     assert verdict["requested_duration_s"] == duration
     assert verdict["samples"] == len(sample_records)
     assert verdict["segments"] == 2

@@ -28,10 +28,16 @@ def _target(ctx: Context, target_id: str) -> Outcome:
     problem, bench = _load(ctx)
     if problem:
         return problem
+    shown = ctx.show(ctx.evidence.bench)
     try:
         results = {t.id: t for t in targets.evaluate(bench)}
-    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
-        return Outcome(FAIL, f"{ctx.show(ctx.evidence.bench)} is malformed: {exc!r}")
+    except KeyError as exc:
+        return Outcome(
+            FAIL,
+            f"{shown} lacks {exc}: written by another version of the bench, rerun nox -s bench",
+        )
+    except (TypeError, ValueError, ZeroDivisionError) as exc:
+        return Outcome(FAIL, f"{shown} is malformed: {exc!r}")
     result = results[target_id]
     return Outcome(result.verdict, result.evidence)
 

@@ -111,11 +111,12 @@ def load_records(ctx: Context) -> Tuple[Optional[Outcome], List[Record]]:
 
 
 def _describe(record: Record) -> str:
+    """`cell <id> <verdict>: <why>`, the runner's reason first, else its test counts."""
     reason = record.data.get("reason")
     counts = record.data.get("counts") or {}
-    detail = f"{counts['failed']} failed tests" if counts.get("failed") else ""
-    parts = [p for p in (detail, reason) if p]
-    return f"cell {record.where} {record.verdict}" + (f": {'; '.join(parts)}" if parts else "")
+    if not reason and counts.get("failed"):
+        reason = f"{counts['failed']} failed tests"
+    return f"cell {record.where} {record.verdict}" + (f": {reason}" if reason else "")
 
 
 def _listing(records: Sequence[Record], limit: int = 3) -> str:
