@@ -101,13 +101,63 @@ def tests(session: nox.Session) -> None:
             session.run("cargo", "test", "--workspace", external=True)
     session.install(RUFF)
     session.run("ruff", "check", *LINT_PATHS)
-    _install_runner(session, "test")
+    _install_runner(session, "test", "soak", "bench")
     session.install("-r", "tests/requirements.txt")
-    # run_install: the wheel is built and installed under --install-only too.
-    built = session.run_install("python", "-m", "sky_matrix", "build", silent=True)
-    wheel = str(built).strip().splitlines()[-1]
-    session.install("--no-index", "--force-reinstall", "--no-deps", wheel)
+    _install_built_wheel(session)
     session.run(
         "python", "-m", "sky_matrix", "pytest", *SELF_TEST_PATHS,
         "--", "-n", "auto", "-m", "not live", "--timeout=900", *session.posargs,
     )  # fmt: skip
+
+
+def _install_built_wheel(session: nox.Session) -> None:
+    """The cached host wheel, installed --no-index into this session (also under --install-only)."""
+    built = session.run_install("python", "-m", "sky_matrix", "build", silent=True)
+    wheel = str(built).strip().splitlines()[-1]
+    session.install("--no-index", "--force-reinstall", "--no-deps", wheel)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """Stability soak (2 min by default): nox -s soak -- --duration 24h [--platform docker:sid]."""
+    _install_runner(session, "soak")
+    _install_built_wheel(session)
+    session.run("python", "-m", "sky_matrix.soak", *session.posargs)
+
+
+@nox.session(name="leak-canaries")
+def leak_canaries(session: nox.Session) -> None:
+    """Build the leak-canary wheel and prove every leak detector catches its canary."""
+    _install_runner(session)
+    session.run("python", "-m", "sky_matrix.leaks", *session.posargs)
+
+
+@nox.session(python="3.11")  # hashlib.file_digest, the bench's yardstick, needs 3.11+
+def bench(session: nox.Session) -> None:
+    """Rust vs Python, interleaved in one process: medians, p99, ratios, peak memory."""
+    _install_runner(session, "bench")
+    _install_built_wheel(session)
+    session.run("python", "-m", "sky_matrix.bench", *session.posargs)
+
+
+@nox.session
+def coverage(session: nox.Session) -> None:
+    """Rust and Python line coverage of the parity suite, as evidence for the sign-off."""
+    _install_runner(session)
+    session.install("-r", "tests/requirements.txt", "coverage>=7")
+    session.run("python", "-m", "sky_matrix.signoff.coverage_run", *session.posargs)
+
+
+@nox.session(name="release-check")
+def release_check(session: nox.Session) -> None:
+    """Build the sdist and release wheels and audit them (auditwheel, abi3audit, twine check)."""
+    _install_runner(session)
+    session.install("ziglang", "twine", "auditwheel", "abi3audit")
+    session.run("python", "-m", "sky_matrix.signoff.wheels", "--build", *session.posargs)
+
+
+@nox.session
+def signoff(session: nox.Session) -> None:
+    """The release checklist decided from evidence: SIGNOFF.md and signoff.json."""
+    _install_runner(session)
+    session.run("python", "-m", "sky_matrix.signoff", *session.posargs)

@@ -55,7 +55,10 @@ def test_memory_probe_reports_peak_growth_in_a_child(tmp_path: Path, sky_rs: Mod
     )
     assert "error" not in result, result
     assert result["calls"] == 20
+    assert result["method"] == ("vmhwm" if sys.platform == "linux" else "ru_maxrss")
     assert result["peak_kib"] >= result["baseline_kib"] > 1000
+    # 10,000 decoded lines of a 1 MiB file: well over half a MiB at once.
+    assert result["growth_kib"] > 512
     failed = memory.measure_peak(made.directory, "no/such/case", "rust", 1, False, env)
     assert "unknown case" in failed["error"]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 import pytest
+
 from sky_matrix import container_wheelhouse, containers, images
 from sky_matrix.container_wheel import (
     ContainerWheelError,

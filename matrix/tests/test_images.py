@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Dict
 
 import pytest
+
 from sky_matrix import images
 from sky_matrix.images import (
     DEBIAN_IMAGES,

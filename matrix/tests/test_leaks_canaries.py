@@ -271,7 +271,7 @@ def test_canaries_are_caught_and_the_release_build_is_clean(tmp_path: Path) -> N
     release_builds = [interp for interp in newest if not interp.debug]
     assert release_builds, "no release build of CPython >= 3.8 found to run the leaks suite on"
     interp = release_builds[-1]
-    canary = canary_wheel.build_canary_wheel(PROJECT_ROOT, tmp_path / "canary", log=print)
+    canary = canary_wheel.build_canary_wheel(PROJECT_ROOT, log=print)  # cached by source key
     release, _cached, _seconds = wheelcache.build_wheel(PROJECT_ROOT, log=print)
     verdicts = proof.prove(
         PROJECT_ROOT, [interp], canary_wheel=canary, release_wheel=release,

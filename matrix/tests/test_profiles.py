@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from sky_matrix.errors import UsageError
 from sky_matrix.profiles import (
     DENIED_SYSCALLS,

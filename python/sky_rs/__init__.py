@@ -99,11 +99,15 @@ def _read_config(environ: Any) -> _Config:
                 f"sky_rs: ignoring SKYPILOT_USE_RUST={raw!r}; "
                 "expected 0/false/no/off or 1/true/yes/on",
             )
-    for name in filter(None, (p.strip() for p in environ.get("SKYPILOT_RUST_DISABLE", "").split(","))):
+    for name in filter(
+        None, (p.strip() for p in environ.get("SKYPILOT_RUST_DISABLE", "").split(","))
+    ):
         if name in FUNCTIONS:
             config.disabled.add(name)
         else:
-            _warn_once(f"disable:{name}", f"sky_rs: SKYPILOT_RUST_DISABLE names no function {name!r}")
+            _warn_once(
+                f"disable:{name}", f"sky_rs: SKYPILOT_RUST_DISABLE names no function {name!r}"
+            )
     raw_rollout = environ.get("SKYPILOT_RUST_ROLLOUT")
     if raw_rollout is not None and raw_rollout.strip() != "":
         try:
@@ -158,7 +162,9 @@ def _rollout_wrapper(name: str, fraction: float) -> Callable[..., Any]:
     return call
 
 
-def _outcome(fn: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[bool, Any]:
+def _outcome(
+    fn: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Tuple[bool, Any]:
     try:
         return True, fn(*args, **kwargs)
     except Exception as exc:
@@ -279,18 +285,40 @@ def reset_stats() -> None:
 
 if TYPE_CHECKING:  # the names below are rebound at import; give checkers the signatures
     from .fallback import (
-        base36_encode,
-        estimate_fd_for_directory,
-        find_free_port,
-        format_float,
-        get_cpu_count,
-        get_max_workers_for_file_mounts,
-        get_mem_size_gb,
-        get_parallel_threads,
-        hash_file,
-        is_process_alive,
-        read_last_n_lines,
-        truncate_long_string,
+        base36_encode as base36_encode,
+    )
+    from .fallback import (
+        estimate_fd_for_directory as estimate_fd_for_directory,
+    )
+    from .fallback import (
+        find_free_port as find_free_port,
+    )
+    from .fallback import (
+        format_float as format_float,
+    )
+    from .fallback import (
+        get_cpu_count as get_cpu_count,
+    )
+    from .fallback import (
+        get_max_workers_for_file_mounts as get_max_workers_for_file_mounts,
+    )
+    from .fallback import (
+        get_mem_size_gb as get_mem_size_gb,
+    )
+    from .fallback import (
+        get_parallel_threads as get_parallel_threads,
+    )
+    from .fallback import (
+        hash_file as hash_file,
+    )
+    from .fallback import (
+        is_process_alive as is_process_alive,
+    )
+    from .fallback import (
+        read_last_n_lines as read_last_n_lines,
+    )
+    from .fallback import (
+        truncate_long_string as truncate_long_string,
     )
 
 reload_config()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections.abc
 import errno
+import functools
 import hashlib
 import logging
 import os
@@ -629,19 +630,24 @@ def _mem_size_gb_at(root: str) -> float:
     return min(known) / _GIB
 
 
-def _sysinfo_total_ram() -> int | None:
-    """``totalram * mem_unit`` from ``sysinfo(2)``, or None when the call fails.
+@functools.lru_cache(maxsize=None)
+def _sysinfo_call() -> Any:
+    """A ``() -> (ok, totalram * mem_unit)`` caller of ``sysinfo(2)``, built once.
 
     Not ``os.sysconf("SC_PHYS_PAGES")``: glibc ignores a failing ``sysinfo``
-    there (e.g. denied by seccomp) and returns uninitialised memory.
+    there (e.g. denied by seccomp) and returns uninitialised memory. ``None``
+    when ctypes or the C library is not available.
     """
     try:
         import ctypes
-    except ImportError:  # an interpreter built without _ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        sysinfo = libc.sysinfo
+    except (ImportError, OSError, AttributeError):  # no _ctypes, no libc symbol
         return None
 
-    class _SysInfo(ctypes.Structure):
-        _fields_ = [  # noqa: RUF012 - ctypes wants a plain list
+    class SysInfo(ctypes.Structure):
+        _fields_ = [
             ("uptime", ctypes.c_long),
             ("loads", ctypes.c_ulong * 3),
             ("totalram", ctypes.c_ulong),
@@ -658,17 +664,23 @@ def _sysinfo_total_ram() -> int | None:
             ("_reserved", ctypes.c_char * 64),  # the kernel's padding, with room to spare
         ]
 
-    info = _SysInfo()
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        failed = libc.sysinfo(ctypes.byref(info)) != 0
-    except (OSError, AttributeError):
+    def call() -> Tuple[bool, int]:
+        info = SysInfo()
+        if sysinfo(ctypes.byref(info)) != 0:
+            return False, 0
+        return True, int(info.totalram) * int(info.mem_unit)
+
+    return call
+
+
+def _sysinfo_total_ram() -> int | None:
+    """``totalram * mem_unit`` from ``sysinfo(2)``, or None when the call fails."""
+    call = _sysinfo_call()
+    if call is None:
         return None
-    if failed:
-        return None
-    total = int(info.totalram) * int(info.mem_unit)
-    # The same bound as the Rust side: a total that does not fit u64 is a failure.
-    return total if 0 < total < 2**64 else None
+    ok, total = call()
+    # The same bound as the Rust side: zero, or a total that does not fit u64, is a failure.
+    return total if ok and 0 < total < 2**64 else None
 
 
 def _physical_memory(root: str) -> int | None:

@@ -48,6 +48,12 @@ def stage(project_root: Path, rels: Sequence[Path], dest: Path) -> None:
             shutil.copytree(project_root / top, dest / top, symlinks=True, ignore=IGNORE)
         except (OSError, shutil.Error) as exc:
             raise StagingError(f"cannot copy {project_root / top} to {dest}: {exc}") from None
+    # The stability suite drives the soak's own driver (`sky_matrix.soak`); its
+    # conftest looks for it at `matrix/src` beside the staged `tests/`.
+    runner_src = project_root / "matrix" / "src" / "sky_matrix"
+    if "tests" in {rel.parts[0] for rel in rels} and not (dest / "matrix").exists():
+        if runner_src.is_dir():
+            shutil.copytree(runner_src, dest / "matrix" / "src" / "sky_matrix", ignore=IGNORE)
     pyproject = project_root / "pyproject.toml"
     if pyproject.is_file() and "[tool.pytest.ini_options]" in pyproject.read_text("utf-8"):
         shutil.copyfile(pyproject, dest / "pyproject.toml")  # the project's pytest settings

@@ -248,7 +248,7 @@ pub fn choose_mount<'a>(
         if !path.starts_with(&root) {
             continue;
         }
-        if best.map_or(true, |(_, length)| root.len() > length) {
+        if best.is_none_or(|(_, length)| root.len() > length) {
             best = Some((mount, root.len()));
         }
     }

@@ -29,8 +29,9 @@ from typing import IO, Any, Dict, Iterator, List, Tuple
 
 import cgroup_live
 import pytest
-import sky_rs
 from live_answers import ANSWERS_PROGRAM, measure_in_cgroups, record_row
+
+import sky_rs
 
 PROFILE = os.environ.get("SKY_RS_MATRIX_PROFILE", "default")
 PLATFORM = os.environ.get("SKY_RS_MATRIX_PLATFORM", "host")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Mapping
 
-import sky_rs
 from eperm_contract import CgroupOracle, comparable, describe, expected, matches
 from eperm_scenarios import Scenario
+
+import sky_rs
 
 
 def contract_failures(

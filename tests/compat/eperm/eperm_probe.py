@@ -31,6 +31,7 @@ if _PLAN.get("block_native_in_sys_modules"):
     sys.modules["sky_rs._native"] = None  # type: ignore[assignment]
 
 import eperm_restrict  # noqa: E402
+
 import sky_rs  # noqa: E402
 from sky_rs import fallback  # noqa: E402
 

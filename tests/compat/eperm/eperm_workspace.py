@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import eperm_restrict
-import sky_rs
 from eperm_contract import CgroupOracle
 from eperm_scenarios import RESTRICTED_UID, Scenario, cases
+
+import sky_rs
 
 # The cgroup suite's helper for real cgroups (the runner stages the whole tests/ tree).
 _CGROUP_SUITE = Path(__file__).resolve().parent.parent / "cgroup"

@@ -16,10 +16,11 @@ import os
 from typing import Any, Dict, Iterator, List
 
 import pytest
-import sky_rs
 from eperm_checks import backend_failures, contract_failures
 from eperm_scenarios import PROFILE_GROUPS, Scenario, restriction_problems
 from eperm_workspace import ProbeFailed, Workspace
+
+import sky_rs
 
 PROFILE = os.environ.get("SKY_RS_MATRIX_PROFILE", "default")
 PLATFORM = os.environ.get("SKY_RS_MATRIX_PLATFORM", "host")

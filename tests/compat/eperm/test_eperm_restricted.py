@@ -17,10 +17,11 @@ from __future__ import annotations
 from typing import Any, Dict, Iterator
 
 import pytest
-import sky_rs
 from eperm_checks import backend_failures, contract_failures
 from eperm_scenarios import SCENARIOS, restriction_problems
 from eperm_workspace import ProbeFailed, Workspace
+
+import sky_rs
 
 
 @pytest.fixture(scope="module")

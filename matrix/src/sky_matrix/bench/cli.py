@@ -257,6 +257,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import sky_rs
 
     native = native_info(sky_rs)
+    machine = machine_info()  # before the run: the load it started under
     if not native["rust_active"] and not args.allow_python_backend:
         print(
             f"sky-rs-bench: the Rust backend is not active: {native['reason']}. "
@@ -337,7 +338,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if made_tmp is not None:
             shutil.rmtree(made_tmp, ignore_errors=True)
 
-    machine = machine_info()
     machine["loadavg_end"] = list(os.getloadavg())
     bench: Dict[str, Any] = {
         "schema": report.SCHEMA,

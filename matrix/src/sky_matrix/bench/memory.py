@@ -1,12 +1,17 @@
-"""Peak memory per backend: a fresh child process per (case, backend), read with `ru_maxrss`.
+"""Peak memory per backend: a fresh child process per (case, backend), peak resident set size.
 
-Why a child and `ru_maxrss`, not `tracemalloc`: tracemalloc sees only Python's
-allocator, so the Rust side's buffers would be invisible and the comparison
-meaningless. `ru_maxrss` is the process's resident high-water mark and sees
-both. It only ever grows, hence one child per (case, backend): the child
-imports `sky_rs`, builds the case's arguments, reads its peak (the baseline),
-makes the calls, and reads its peak again. The growth is what the calls cost
-above everything else the process needed.
+Why a child and the resident set, not `tracemalloc`: tracemalloc sees only
+Python's allocator, so the Rust side's buffers would be invisible and the
+comparison meaningless. The resident set sees both.
+
+How, on Linux: the child imports `sky_rs`, builds the case's arguments, hands
+free heap pages back (`malloc_trim(0)`) and resets the kernel's peak-RSS mark
+(`echo 5 > /proc/self/clear_refs`), so the baseline is what the process holds
+right then; after the calls, `VmHWM` from /proc/self/status is the peak they
+reached. The growth is what the calls cost above everything else the process
+needed. Without /proc/self/clear_refs (macOS), `ru_maxrss` before and after
+the calls is used instead, which hides growth that fits under the import
+phase's peak; each result names its method.
 
 Run as `python -m sky_matrix.bench.memory --inputs DIR --case ID --backend rust --calls N`;
 it prints one JSON object.
@@ -15,17 +20,20 @@ it prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 METHOD = (
-    "ru_maxrss of a fresh child process per (case, backend): the peak after the calls "
-    "minus the peak after importing sky_rs and building the arguments"
+    "a fresh child process per (case, backend): peak resident set (VmHWM) during the calls "
+    "minus the resident set just before them, after malloc_trim and a reset of the peak mark"
 )
 
 
@@ -33,6 +41,33 @@ def _maxrss_kib() -> int:
     # Linux reports KiB, macOS bytes.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak // 1024 if sys.platform == "darwin" else peak
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        match = re.search(rf"^{field}:\s+(\d+) kB", status.read(), re.MULTILINE)
+    if match is None:
+        raise OSError(f"/proc/self/status has no {field}")
+    return int(match.group(1))
+
+
+def reset_peak() -> Tuple[str, int]:
+    """(method, baseline KiB): make the next peak reading about the calls that follow only."""
+    try:
+        libc_name = ctypes.util.find_library("c")
+        if libc_name:
+            trim = getattr(ctypes.CDLL(libc_name), "malloc_trim", None)
+            if trim is not None:
+                trim(0)
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
+            clear_refs.write("5")
+        return "vmhwm", _status_kib("VmRSS")
+    except OSError:
+        return "ru_maxrss", _maxrss_kib()
+
+
+def read_peak(method: str) -> int:
+    return _status_kib("VmHWM") if method == "vmhwm" else _maxrss_kib()
 
 
 def child_env(extra_paths: Sequence[str]) -> Dict[str, str]:
@@ -105,11 +140,12 @@ def probe(
             chosen = contender
     if chosen is None:
         raise SystemExit(f"case {case_id!r} has no contender {backend!r}")
-    baseline = _maxrss_kib()
+    method, baseline = reset_peak()
     for _ in range(calls):
         chosen.call()
-    peak = _maxrss_kib()
+    peak = read_peak(method)
     return {
+        "method": method,
         "calls": calls,
         "baseline_kib": baseline,
         "peak_kib": peak,

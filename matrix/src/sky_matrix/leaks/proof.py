@@ -107,6 +107,7 @@ def run_suite(
     requirements = project_root / REQUIREMENTS
     if not requirements.is_file():
         raise ProofError(f"{requirements} is missing: it lists the suite's dependencies")
+    work_dir.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f"leaks-{interp.short}-", dir=str(work_dir)))
     try:
         try:

@@ -59,7 +59,7 @@ def bench_valid(ctx: Context) -> Outcome:
             INSUFFICIENT,
             f"a --{bench.get('mode')} bench; a release needs the full run (nox -s bench)",
         )
-    return Outcome(PASS, outcome.evidence + f", at commit {bench.get('git_commit')}")
+    return Outcome(PASS, outcome.evidence + f", at commit {bench.get('git_commit') or 'unknown'}")
 
 
 def _target_check(target_id: str) -> Callable[[Context], Outcome]:

@@ -2,9 +2,9 @@
 
 `python -m sky_matrix.signoff.wheels [--build] [--dist dist] [--out FILE] [DIR ...]`
 
-- `--build` makes the sdist (`maturin sdist`) and the manylinux2014 x86_64 abi3
-  wheel (`maturin build --release --zig --compatibility manylinux2014`, as the
-  container wheel is made) into `--dist`.
+- `--build` makes the sdist (`maturin sdist`) and the manylinux2014 abi3 wheels
+  for x86_64 and aarch64 (`maturin build --release --zig --compatibility
+  manylinux2014 --target ...`, as the container wheel is made) into `--dist`.
 - Every `*.whl` and `*.tar.gz` in `--dist` and the extra DIRs (e.g. wheels
   downloaded from the release workflow) is checked: `twine check --strict`
   for all; `auditwheel show` (the symbols need no newer glibc than the wheel's
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -73,6 +74,8 @@ def _run(command: Sequence[str]) -> Dict[str, Any]:
             errors="replace",
             timeout=600,
             check=False,
+            # One line per message: no colours, no wrapping at a guessed terminal width.
+            env=dict(os.environ, NO_COLOR="1", COLUMNS="1000"),
         )
     except FileNotFoundError:
         return {"ok": False, "summary": f"{command[0]} not found", "output": ""}
@@ -137,18 +140,41 @@ def audit(path: Path) -> Dict[str, Any]:
     }
 
 
-def build(project_root: Path, dist: Path) -> None:
+LINUX_TARGETS = ("x86_64", "aarch64")
+
+
+def build(project_root: Path, dist: Path, arches: Sequence[str]) -> List[str]:
+    """The sdist and a manylinux2014 wheel per architecture; returns what could not be built.
+
+    zig links against glibc 2.17 stubs for any target, so aarch64 cross-builds here once
+    rustup has its standard library; a failure is reported, and the other artifacts are
+    still audited.
+    """
     dist.mkdir(parents=True, exist_ok=True)
     maturin = _tool("maturin")
-    subprocess.run([*maturin, "sdist", "--out", str(dist)], cwd=str(project_root), check=True)
+    # maturin finds zig through `python -m ziglang` on PATH: this environment's python first.
+    bin_dir = str(Path(sys.executable).parent)
+    env = dict(os.environ, PATH=os.pathsep.join([bin_dir, os.environ.get("PATH", "")]))
     subprocess.run(
-        [
-            *maturin, "build", "--release", "--zig", "--compatibility", "manylinux2014",
-            "--target", "x86_64-unknown-linux-gnu", "--out", str(dist),
-        ],
-        cwd=str(project_root),
-        check=True,
-    )  # fmt: skip
+        [*maturin, "sdist", "--out", str(dist)], cwd=str(project_root), env=env, check=True
+    )
+    failed: List[str] = []
+    for arch in arches:
+        target = f"{arch}-unknown-linux-gnu"
+        if shutil.which("rustup"):
+            subprocess.run(["rustup", "target", "add", target], env=env, check=False)
+        done = subprocess.run(
+            [
+                *maturin, "build", "--release", "--zig", "--compatibility", "manylinux2014",
+                "--target", target, "--out", str(dist),
+            ],
+            cwd=str(project_root),
+            env=env,
+            check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            failed.append(arch)
+    return failed
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -157,19 +183,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--dist", type=Path, default=Path("dist"))
     parser.add_argument("--out", type=Path, default=Path("release-report/wheels.json"))
     parser.add_argument(
-        "--build", action="store_true", help="build the sdist and x86_64 wheel first"
+        "--build", action="store_true", help="build the sdist and Linux wheels first"
     )
     parser.add_argument("--project-root", type=Path, default=Path.cwd())
+    parser.add_argument(
+        "--arch",
+        action="append",
+        choices=LINUX_TARGETS,
+        help="Linux wheels to build (default: all)",
+    )
     args = parser.parse_args(argv)
+    unbuilt: List[str] = []
     if args.build:
         if args.dist.is_dir():
             for old in list(args.dist.glob("*.whl")) + list(args.dist.glob("*.tar.gz")):
                 old.unlink()  # only what this build makes is audited
         try:
-            build(args.project_root, args.dist)
+            unbuilt = build(args.project_root, args.dist, args.arch or LINUX_TARGETS)
         except (OSError, subprocess.CalledProcessError) as exc:
             print(f"sky-rs-wheels: the build failed: {exc}", file=sys.stderr)
             return 1
+        for arch in unbuilt:
+            print(f"sky-rs-wheels: the linux {arch} wheel did not build", file=sys.stderr)
     files: List[Path] = []
     for directory in [args.dist, *args.dirs]:
         if directory.is_dir():
@@ -191,7 +226,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             failed += not result["ok"]
             print(f"{mark} {tool:<10} {artifact['file']}: {result['summary']}")
     print(f"wrote {args.out}")
-    return 1 if failed else 0
+    return 1 if failed or (args.build and unbuilt) else 0
 
 
 if __name__ == "__main__":
