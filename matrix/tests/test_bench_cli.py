@@ -14,11 +14,12 @@ from types import ModuleType
 from typing import Any, Dict, List
 
 import pytest
+from matrix_helpers import project_root
 
 from sky_matrix.bench import cli, inputs, memory
 from sky_matrix.bench.cases import build_cases, comparable, contenders
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = project_root()
 
 
 @pytest.fixture(scope="module")

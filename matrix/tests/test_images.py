@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Dict
 
 import pytest
+from matrix_helpers import project_root
 
 from sky_matrix import images
 from sky_matrix.images import (
@@ -32,7 +33,7 @@ from sky_matrix.images import (
     select_images,
 )
 
-REPO_DOCKER_DIR = Path(__file__).resolve().parents[2] / "docker"
+REPO_DOCKER_DIR = project_root() / "docker"
 
 # What a Debian 12 host in a cloud VM carries (deb822), with the host names made up.
 DEB822_SAMPLE = """\

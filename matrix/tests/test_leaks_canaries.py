@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import pytest
+from matrix_helpers import project_root
 
 from sky_matrix import wheelcache
 from sky_matrix.discovery import discover
@@ -26,7 +27,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - the runner's own 3.9/3.10
     import tomli as tomllib
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = project_root()
 RELEASE = expectations.Interpreter("3.13", debug=False, memray_unsupported=None)
 DEBUG = expectations.Interpreter(
     "3.14d", debug=True, memray_unsupported="memray publishes no wheels for debug builds"

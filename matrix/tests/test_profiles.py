@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from matrix_helpers import project_root
 
 from sky_matrix.errors import UsageError
 from sky_matrix.profiles import (
@@ -20,7 +21,7 @@ from sky_matrix.profiles import (
 )
 from sky_matrix.suites import SUITES
 
-DOCKER_DIR = Path(__file__).resolve().parents[2] / "docker"
+DOCKER_DIR = project_root() / "docker"
 
 
 def test_the_profiles_of_the_issue() -> None:

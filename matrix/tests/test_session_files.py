@@ -44,4 +44,4 @@ def test_nox_declares_a_session_per_suite() -> None:
         if isinstance(node, ast.FunctionDef)
         and any(ast.unparse(d).startswith("nox.session") for d in node.decorator_list)
     }
-    assert sessions == {"build", "tests", "matrix", "lint", *SUITES}
+    assert {"build", "tests", "matrix", "lint", *SUITES} <= sessions
