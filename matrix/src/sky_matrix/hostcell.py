@@ -57,7 +57,30 @@ def cell_environment(
     env["SKY_RS_MATRIX_CELL_DIR"] = str(cell_dir)
     if canary:
         env["SKY_RS_MATRIX_CANARY"] = canary
+    if cell.suite == "cgroup" and "SKY_RS_TEST_IMAGE" not in env:
+        image = _cgroup_test_image()
+        if image:
+            env["SKY_RS_TEST_IMAGE"] = image
     return env
+
+
+def _cgroup_test_image() -> Optional[str]:
+    """A built image for the cgroup suite's `docker run`/`docker update` tests from the host.
+
+    Its glibc must run the host wheel (manylinux_2_34 here), so not bullseye. Only an image
+    that is already built is used: a host cell never waits for an image build.
+    """
+    try:
+        from sky_matrix import images
+    except ImportError:
+        return None
+    if not images.docker_status()[0]:
+        return None
+    for name in ("bookworm", "trixie", "sid"):
+        tag = images.current_image_tag(name)
+        if tag:
+            return tag
+    return None
 
 
 def _kill_group(pgid: int, sig: int) -> None:

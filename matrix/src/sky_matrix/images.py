@@ -395,6 +395,19 @@ def image_is_current(inspect: Optional[Mapping[str, object]], digest: str) -> bo
     return labels.get(HASH_LABEL) == digest
 
 
+def current_image_tag(name: str) -> Optional[str]:
+    """The tag of image `name` when it is already built from the present sources, else None.
+
+    Never builds: for callers that only want to use an image the run has anyway.
+    """
+    docker_dir = find_docker_dir()
+    spec = IMAGES.get(name)
+    if docker_dir is None or spec is None:
+        return None
+    tag = image_tag(spec, content_hash(spec, docker_dir))
+    return tag if image_is_current(_inspect_image(tag), content_hash(spec, docker_dir)) else None
+
+
 def _run_logged(
     cmd: Sequence[str], log: Log, log_path: Path, timeout: float
 ) -> Tuple[int, List[str]]:
