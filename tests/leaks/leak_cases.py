@@ -22,20 +22,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, Tuple, Type
 
-FUNCTIONS: Tuple[str, ...] = (
-    "read_last_n_lines",
-    "hash_file",
-    "find_free_port",
-    "base36_encode",
-    "format_float",
-    "truncate_long_string",
-    "get_cpu_count",
-    "get_mem_size_gb",
-    "get_parallel_threads",
-    "is_process_alive",
-    "get_max_workers_for_file_mounts",
-    "estimate_fd_for_directory",
-)
+import sky_rs
+
+# Every public function: the dispatcher's own list, so a thirteenth is never missed here.
+FUNCTIONS: Tuple[str, ...] = sky_rs.FUNCTIONS
 # "rust" is `sky_rs._native`, "python" is `sky_rs.fallback` (the dispatcher's
 # fast path *is* the native builtin, so these two are every code path).
 BACKENDS: Tuple[str, ...] = ("rust", "python")

@@ -139,8 +139,11 @@ def test_typed_errors_are_answers_not_fallbacks() -> None:
     assert all(not f["fallbacks"] for f in result["functions"].values())
 
 
-def test_python_counting_is_thread_safe(monkeypatch: pytest.MonkeyPatch) -> None:
-    configure(monkeypatch, SKYPILOT_USE_RUST="off")
+@pytest.mark.parametrize(("use_rust", "backend"), [("off", "python"), ("on", "rust")])
+def test_counting_is_thread_safe(
+    monkeypatch: pytest.MonkeyPatch, use_rust: str, backend: str
+) -> None:
+    configure(monkeypatch, SKYPILOT_USE_RUST=use_rust)
 
     def work() -> None:
         for _ in range(2000):
@@ -151,20 +154,7 @@ def test_python_counting_is_thread_safe(monkeypatch: pytest.MonkeyPatch) -> None
         thread.start()
     for thread in threads:
         thread.join()
-    assert sky_rs.stats()["functions"]["format_float"]["python"] == 8000
-
-
-def test_native_counting_is_thread_safe() -> None:
-    def work() -> None:
-        for _ in range(2000):
-            sky_rs.format_float(1.25, 1)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sky_rs.stats()["functions"]["format_float"]["rust"] == 8000
+    assert sky_rs.stats()["functions"]["format_float"][backend] == 8000
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.25, 0.5])
