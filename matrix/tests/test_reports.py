@@ -142,3 +142,16 @@ def test_full_disk_keeps_the_earlier_results(tmp_path: Path) -> None:
     assert (written.parent / "result.json.tmp").is_symlink()  # /dev/full itself is left alone
     store.write_result(paths, second)  # other cells' results still go through
     assert len(store.load_results(paths)) == 2
+
+
+def test_suite_extras_are_folded_into_the_written_result(tmp_path: Path) -> None:
+    paths = RunPaths(tmp_path)
+    cell = Cell("3.11", "host", "cgroup", "default")
+    cell_dir = paths.cell_dir(cell)
+    cell_dir.mkdir(parents=True)
+    (cell_dir / "extra-cgroup-live.json").write_text(json.dumps({"rows": [{"cpus": 1}]}))
+    (cell_dir / "extra-broken.json").write_text("{not json")
+    store.write_result(paths, CellResult(cell, "pass"))
+    written = json.loads((cell_dir / "result.json").read_text())
+    assert written["extra"]["cgroup-live"] == {"rows": [{"cpus": 1}]}
+    assert "extra-broken.json" in written["extra"]["broken"]["unreadable"]

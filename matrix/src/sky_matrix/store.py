@@ -59,8 +59,25 @@ def check_writable(paths: RunPaths) -> None:
         pass
 
 
+def collect_suite_extras(cell_dir: Path, result: CellResult) -> None:
+    """Fold the suite's own reports (`extra-<name>.json` in the cell dir) into the result.
+
+    Suites write them for the report: the cgroup suite's per-profile table, the leak
+    suite's per-function growth. A file that is not JSON is recorded as such, not dropped.
+    """
+    for path in sorted(cell_dir.glob("extra-*.json")):
+        name = path.stem[len("extra-") :]
+        try:
+            result.extra[name] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            result.extra[name] = {"unreadable": f"{path.name}: {exc}"}
+
+
 def write_result(paths: RunPaths, result: CellResult) -> Path:
-    target = paths.cell_dir(result.cell) / "result.json"
+    cell_dir = paths.cell_dir(result.cell)
+    if cell_dir.is_dir():
+        collect_suite_extras(cell_dir, result)
+    target = cell_dir / "result.json"
     write_text_atomic(target, json.dumps(result.to_json(), indent=2, default=str) + "\n")
     return target
 
