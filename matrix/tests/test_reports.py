@@ -155,3 +155,11 @@ def test_suite_extras_are_folded_into_the_written_result(tmp_path: Path) -> None
     written = json.loads((cell_dir / "result.json").read_text())
     assert written["extra"]["cgroup-live"] == {"rows": [{"cpus": 1}]}
     assert "extra-broken.json" in written["extra"]["broken"]["unreadable"]
+
+
+def test_html_report_shows_suite_tables(tmp_path: Path) -> None:
+    result = CellResult(Cell("3.11", "host", "cgroup", "cpus-1.5"), "pass")
+    result.extra["cgroup-live"] = {"rows": [{"case": "cpus-1.5", "rust_cpus": 1, "affinity": 2}]}
+    page = html_report.render([result], {})
+    assert "host-py3.11-cgroup-cpus-1.5: cgroup-live" in page
+    assert "<th>rust_cpus</th>" in page and "<td>cpus-1.5</td>" in page

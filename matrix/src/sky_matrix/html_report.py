@@ -72,6 +72,30 @@ def _cell_details(result: CellResult) -> str:
     )
 
 
+def _rows_table(rows: List[Dict[str, Any]]) -> str:
+    """A table of a suite's report rows; columns are every key in first-seen order."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(row.get(c, '')))}</td>" for c in columns) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _suite_reports(results: List[CellResult]) -> str:
+    """Suites' own tables (extra-<name>.json with "rows"), e.g. what each backend, os.cpu_count()
+    and the affinity mask said under each cgroup profile."""
+    parts = []
+    for result in sorted(results, key=lambda r: r.cell.id):
+        for name, extra in sorted(result.extra.items()):
+            rows = extra.get("rows") if isinstance(extra, dict) else None
+            if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
+                title = f"{result.cell.id}: {name}"
+                parts.append(f"<h3>{escape(title)}</h3>{_rows_table(rows)}")
+    return "".join(parts) or "<p>no suite wrote a report table.</p>"
+
+
 def render(results: List[CellResult], run: Dict[str, Any]) -> str:
     rows, suites, cells = grid(results)
     summary = summarize(results)
@@ -102,6 +126,7 @@ def render(results: List[CellResult], run: Dict[str, Any]) -> str:
 <table><thead><tr><th>platform / python</th>{head}</tr></thead>
 <tbody>{"".join(body_rows)}</tbody></table>
 <h2>Run</h2>{_dl(run_items)}
+<h2>Suite reports</h2>{_suite_reports(results)}
 <h2>Cells</h2>{details}
 </body></html>
 """
