@@ -130,6 +130,11 @@ def test_read_last_n_lines_lazy_codec_lookup(parity: Parity, tmp_path: Path) -> 
 )
 def test_hash_file_names(parity: Parity, tmp_path: Path, alg: str, canonical: str) -> None:
     path = write(tmp_path / "data", b"hello world\n" * 1000)
+    try:  # aliases such as "sha-256" follow the interpreter's OpenSSL, as the contract says
+        hashlib.new(alg)
+    except ValueError:
+        parity.raises(ValueError, "hash_file", path, alg)
+        return
     outcome = parity.same("hash_file", path, alg)
     assert outcome.ok, outcome.describe()
     digest = outcome.value
