@@ -8,9 +8,11 @@ clean; 1 otherwise; 2 when something could not even be set up.
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 from pathlib import Path
-from typing import List, Sequence
+from typing import Any, Dict, List, Sequence
 
 from sky_matrix import wheelcache
 from sky_matrix.discovery import discover, label_sort_key
@@ -96,7 +98,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sky-rs-matrix leaks: {exc}", file=sys.stderr)
         return EXIT_USAGE
     _print_verdicts(verdicts)
+    write_verdict(verdicts, root / "leaks-report" / "verdict.json")
     return 0 if all(verdict.ok for verdict in verdicts) else 1
+
+
+CASE_ID = re.compile(r"\[(?P<function>[a-z0-9_]+)-(?P<backend>rust|python)\]$")
+
+
+def verdict_json(verdicts: Sequence[proof.Verdict]) -> Dict[str, Any]:
+    """The sign-off's leak evidence: per function and backend on the release build, and
+    per canary whether its detector caught it (on every interpreter that ran it)."""
+    functions: Dict[str, Dict[str, Dict[str, str]]] = {}
+    canaries: Dict[str, Dict[str, Any]] = {}
+    for verdict in verdicts:
+        run = verdict.run
+        if verdict.kind == "release":
+            for key, outcome in run.results.items():
+                match = CASE_ID.search(key)
+                if not match:
+                    continue
+                entry = functions.setdefault(match["function"], {}).setdefault(
+                    match["backend"], {"status": "pass"}
+                )
+                if outcome.outcome in ("failed", "error"):
+                    entry["status"] = "fail"
+                    entry.setdefault("failed", f"{key}: {outcome.message[:160]}")
+        else:
+            for canary in expectations.canaries_for(run.interpreter):
+                outcome = run.results.get(canary.case_id())
+                name = f"{canary.test} ({run.interpreter.label})"
+                canaries[name] = {
+                    "caught": outcome is not None and outcome.outcome == "failed",
+                    "function": canary.function,
+                }
+    return {
+        "status": "pass" if verdicts and all(v.ok for v in verdicts) else "fail",
+        "interpreters": sorted({v.run.interpreter.label for v in verdicts}),
+        "functions": functions,
+        "canaries": canaries,
+    }
+
+
+def write_verdict(verdicts: Sequence[proof.Verdict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(verdict_json(verdicts), indent=2) + "\n", encoding="utf-8")
+    print(f"leak verdict: {path}")
 
 
 if __name__ == "__main__":

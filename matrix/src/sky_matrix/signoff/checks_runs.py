@@ -51,7 +51,7 @@ def leaks(ctx: Context) -> Outcome:
     path = ctx.path(ctx.evidence.leaks)
     shown = ctx.show(ctx.evidence.leaks)
     if not path.is_file():
-        return missing(shown, "leaks")
+        return missing(shown, "leak-canaries")
     try:
         data = read_json(path, shown)
     except EvidenceError as exc:
