@@ -7,21 +7,9 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from sky_matrix.bench import targets
+from sky_matrix.signoff.checks_runs import SKY_RS_FUNCTIONS
 
-FUNCTIONS = (
-    "read_last_n_lines",
-    "hash_file",
-    "find_free_port",
-    "base36_encode",
-    "format_float",
-    "truncate_long_string",
-    "get_cpu_count",
-    "get_mem_size_gb",
-    "get_parallel_threads",
-    "is_process_alive",
-    "get_max_workers_for_file_mounts",
-    "estimate_fd_for_directory",
-)
+FUNCTIONS = SKY_RS_FUNCTIONS
 
 
 def case(

@@ -168,7 +168,10 @@ def test_fallback_rate_excludes_deliberate_suites_and_fails_at_one_percent(tmp_p
 def test_leaks_verdicts(tmp_path: Path) -> None:
     root = project(tmp_path)
     ctx = ctx_for(root)
-    assert checks_runs.leaks(ctx).evidence == "leaks-report/verdict.json missing, run nox -s leak-canaries"
+    assert (
+        checks_runs.leaks(ctx).evidence
+        == "leaks-report/verdict.json missing, run nox -s leak-canaries"
+    )
     clean = {name: {"rust": {"status": "pass"}, "python": {"status": "pass"}} for name in FUNCTIONS}
     canaries = {"memray": {"caught": True, "function": "base36_encode"}}
     write_json(
