@@ -106,7 +106,7 @@ def test_all_evidence_passing_signs_off(tmp_path: Path) -> None:
 MISSING = [
     ("bench-report/bench.json", "bench-speedup", "Average speedup >= 5x", "bench"),
     ("matrix-report/report.json", "matrix-cells", "Every required matrix cell passed", "matrix"),
-    ("leaks-report/verdict.json", "leaks", "Memory leak tests passed", "leaks"),
+    ("leaks-report/verdict.json", "leaks", "Memory leak tests passed", "leak-canaries"),
     ("soak-report/verdict.json", "soak", "Long-running stability test (24h+) passed", "soak"),
     ("coverage-report/rust.json", "rust-coverage", "Rust line coverage >= 90%", "coverage"),
     ("release-report/wheels.json", "wheels-linux", checklist.ITEMS[-2].title, "release-check"),
