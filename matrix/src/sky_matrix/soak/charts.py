@@ -30,6 +30,14 @@ def _time_axis(series: Series) -> Tuple[List[float], float, str]:
     return times, 1.0, "seconds"
 
 
+def _save(fig: Any, path: Path) -> Path:
+    """Write the figure as PNG and free it (pyplot keeps every open figure alive)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def _decorate(ax: Any, series: Series, scale: float, unit: str) -> None:
     warmup = float(series.header["config"]["warmup_s"])
     starts = [0.0] + [float(r["t"]) for r in series.resumes]
@@ -76,10 +84,7 @@ def memory_chart(series: Series, path: Path) -> Path:
     ax.set_ylabel("MiB")
     _decorate(ax, series, scale, unit)
     ax.legend(loc="best", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def fds_chart(series: Series, path: Path) -> Path:
@@ -103,10 +108,7 @@ def fds_chart(series: Series, path: Path) -> Path:
     ax.set_ylabel("count")
     _decorate(ax, series, scale, unit)
     ax.legend(loc="best", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def latency_chart(series: Series, path: Path) -> Path:
@@ -132,10 +134,7 @@ def latency_chart(series: Series, path: Path) -> Path:
         _decorate(ax, series, scale, unit)
         # Beside the plot: fourteen entries would hide the lines they name.
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def write_all(series: Series, out_dir: Path) -> List[Path]:
