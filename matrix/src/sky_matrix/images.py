@@ -404,8 +404,9 @@ def current_image_tag(name: str) -> Optional[str]:
     spec = IMAGES.get(name)
     if docker_dir is None or spec is None:
         return None
-    tag = image_tag(spec, content_hash(spec, docker_dir))
-    return tag if image_is_current(_inspect_image(tag), content_hash(spec, docker_dir)) else None
+    digest = content_hash(spec, docker_dir)
+    tag = image_tag(spec, digest)
+    return tag if image_is_current(_inspect_image(tag), digest) else None
 
 
 def _run_logged(
