@@ -424,3 +424,19 @@ def test_soak_without_duration_is_not_a_verdict(tmp_path: Path, status: str) -> 
     root = project(tmp_path)
     write_json(root / "soak-report/verdict.json", {"status": status})
     assert "not a soak verdict" in checks_runs.soak(ctx_for(root)).evidence
+
+
+def test_the_signoff_function_list_is_the_dispatchers() -> None:
+    """checks_runs keeps its own copy (the sign-off runs without sky_rs installed): it must
+    name exactly the functions python/sky_rs/__init__.py dispatches."""
+    import ast
+
+    from matrix_helpers import project_root
+
+    init = project_root() / "python" / "sky_rs" / "__init__.py"
+    for node in ast.parse(init.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == "FUNCTIONS":
+            assert node.value is not None
+            assert ast.literal_eval(node.value) == checks_runs.SKY_RS_FUNCTIONS
+            return
+    raise AssertionError(f"no FUNCTIONS tuple in {init}")
