@@ -111,10 +111,19 @@ def test_sigkill_half_way_then_resume_gives_one_series_and_a_verdict(tmp_path: P
     sample_records = [r for r in records if r["type"] == "sample"]
     times = [r["t"] for r in sample_records]
     assert times == sorted(times) and len(set(times)) == len(times)
-    gaps = [b - a for a, b in zip(times, times[1:])]
-    assert max(gaps) < 2.5 * interval, gaps  # no hole where the process was dead
-    # The last sample is due at the duration; a loaded host may wake the sampler late.
-    assert duration <= times[-1] < duration + interval
+    # No hole where the process was dead: the resumed segment's clock starts at
+    # the last sample before the kill, so downtime never enters the series. (Asserted
+    # from the records, not from gap sizes, which a loaded host stretches.)
+    resumed_samples = [r for r in sample_records if r["segment"] == 2]
+    for record in resumed_samples:
+        assert record["t"] == pytest.approx(killed_at + record["segment_t"], abs=1e-5)
+    downtime_wall = resumed_samples[0]["wall"] - max(
+        r["wall"] for r in sample_records if r["segment"] == 1
+    )
+    assert resumed_samples[0]["t"] - killed_at < downtime_wall
+    # The run ends with the first sample at or past the duration (a loaded host may
+    # wake the sampler late, so how far past is not asserted).
+    assert times[-2] < duration <= times[-1]
     assert {r["segment"] for r in sample_records} == {1, 2}
     resume_record = next(r for r in records if r["type"] == "resume")
     assert resume_record["t"] == pytest.approx(killed_at)

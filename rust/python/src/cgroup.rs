@@ -20,7 +20,7 @@ pub fn cgroup_cpu_limit<'py>(
         "_cgroup_cpu_limit",
         || {
             let root = require_path(root, "root")?.encode_for(PathOp::Open)?;
-            let limit = py.detach(|| cpu::cgroup_cpu_limit(&root));
+            let limit = crate::shutdown::detach(py, || cpu::cgroup_cpu_limit(&root));
             Ok(optional_int(py, limit))
         },
         || PyTuple::new(py, [root]),
@@ -40,7 +40,8 @@ pub fn cgroup_memory_limit<'py>(
         || {
             let root = require_path(root, "root")?.encode_for(PathOp::Open)?;
             let physical = physical_bytes(physical)?;
-            let limit = py.detach(|| memory::cgroup_memory_limit(&root, physical));
+            let limit =
+                crate::shutdown::detach(py, || memory::cgroup_memory_limit(&root, physical));
             Ok(optional_int(py, limit))
         },
         || PyTuple::new(py, [root, physical]),

@@ -26,7 +26,7 @@ fn cpu_count(py: Python<'_>) -> Answer<Bound<'_, PyAny>> {
     if let Some(value) = crate::interp::environ_get(py, CPU_LIMIT_VARIABLE)? {
         return cpus_from_override(py, &value);
     }
-    let count = py.detach(|| cpu::cpu_count(Path::new("/")));
+    let count = crate::shutdown::detach(py, || cpu::cpu_count(Path::new("/")));
     Ok(PyInt::new(py, count).into_any())
 }
 

@@ -51,7 +51,7 @@ fn max_workers<'py>(
         sources.push(require_path(&source?, "common_file_mounts values")?);
     }
     require_optional_str(cloud_str, "cloud_str")?;
-    let fd_limit = py.detach(fds::fd_soft_limit);
+    let fd_limit = crate::shutdown::detach(py, fds::fd_soft_limit);
     if fd_limit < LOW_FD_LIMIT {
         crate::interp::fallback_module(py)?
             .getattr("_warn_low_fd_limit")?
@@ -63,7 +63,7 @@ fn max_workers<'py>(
         let Some(path) = source.os_path() else {
             continue;
         };
-        let listed = py.detach(|| {
+        let listed = crate::shutdown::detach(py, || {
             if fds::is_dir(&path) {
                 fds::estimate_fd_for_directory(&path).map(Some)
             } else {
@@ -101,8 +101,7 @@ pub fn estimate_fd_for_directory<'py>(
 fn estimate<'py>(py: Python<'py>, path: &Bound<'py, PyAny>) -> Answer<Bound<'py, PyAny>> {
     let path = require_path(path, "path")?;
     let os_path = path.encode_for(PathOp::ListDir)?;
-    let estimate = py
-        .detach(|| fds::estimate_fd_for_directory(&os_path))
+    let estimate = crate::shutdown::detach(py, || fds::estimate_fd_for_directory(&os_path))
         .map_err(|err| os_error(py, &err, Some(path.filename())))?;
     Ok(PyInt::new(py, estimate).into_any())
 }

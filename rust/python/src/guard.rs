@@ -1,6 +1,17 @@
 //! Every native entry point runs through [`guarded`]: typed errors are the
 //! answer and are raised; a caught panic or an internal error makes
 //! `sky_rs.fallback.<fn>` answer the same call, counted by reason.
+//!
+//! A foreign unwind is neither: on CPython 3.8–3.13 a thread that takes the
+//! GIL back after finalization began calls `pthread_exit`, which unwinds the
+//! thread with a forced-unwind exception. Any Python code a native function
+//! runs (an import, `hashlib`, `FileDigest`, the eval loop handing the GIL to
+//! another thread) can be where that happens, and a `catch_unwind` that
+//! catches it aborts the process ("FATAL: exception not rethrown"). Such a
+//! thread is parked for ever instead, as PyO3 does around its own
+//! `PyEval_RestoreThread` and as CPython 3.14 does itself; the process exits.
+//! [`crate::shutdown`]'s gate keeps threads out of such code once exit
+//! begins; this is the net below it, for a call the gate gave up waiting for.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -74,9 +85,12 @@ where
     B: FnOnce() -> Answer<Bound<'py, PyAny>>,
     A: FnOnce() -> PyResult<Bound<'py, PyTuple>>,
 {
+    let _section = crate::shutdown::Section::enter();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        crate::fault::inject(function)?;
-        body()
+        parked_on_foreign_unwind(|| {
+            crate::fault::inject(function)?;
+            body()
+        })
     }));
     let (reason, detail) = match outcome {
         Ok(Ok(value)) => {
@@ -91,8 +105,10 @@ where
         Err(payload) => (FallbackReason::Panic, panic_message(payload.as_ref())),
     };
     stats::count_fallback(function, reason);
-    log_fallback(py, function.name(), reason.label(), &detail);
-    call_fallback(py, function.name(), fallback_args()?)
+    parked_on_foreign_unwind(|| {
+        log_fallback(py, function.name(), reason.label(), &detail);
+        call_fallback(py, function.name(), fallback_args()?)
+    })
 }
 
 /// Like [`guarded`] for the private helpers shared with `sky_rs.fallback`,
@@ -107,14 +123,43 @@ where
     B: FnOnce() -> Answer<Bound<'py, PyAny>>,
     A: FnOnce() -> PyResult<Bound<'py, PyTuple>>,
 {
-    let (reason, detail) = match catch_unwind(AssertUnwindSafe(body)) {
+    let _section = crate::shutdown::Section::enter();
+    let outcome = catch_unwind(AssertUnwindSafe(|| parked_on_foreign_unwind(body)));
+    let (reason, detail) = match outcome {
         Ok(Ok(value)) => return Ok(value),
         Ok(Err(Failure::Raise(err))) => return Err(err),
         Ok(Err(Failure::Internal(detail))) => (FallbackReason::InternalError, detail),
         Err(payload) => (FallbackReason::Panic, panic_message(payload.as_ref())),
     };
-    log_fallback(py, name, reason.label(), &detail);
-    call_fallback(py, name, fallback_args()?)
+    parked_on_foreign_unwind(|| {
+        log_fallback(py, name, reason.label(), &detail);
+        call_fallback(py, name, fallback_args()?)
+    })
+}
+
+/// Run `f`; if a foreign unwind (CPython's `pthread_exit` at finalization)
+/// passes through, park this thread for ever rather than let a
+/// `catch_unwind` above catch it. A Rust panic passes through untouched.
+fn parked_on_foreign_unwind<T>(f: impl FnOnce() -> T) -> T {
+    let park = ParkOnForeignUnwind;
+    let value = f();
+    std::mem::forget(park);
+    value
+}
+
+/// Dropped only while unwinding (it is forgotten on the normal path).
+struct ParkOnForeignUnwind;
+
+impl Drop for ParkOnForeignUnwind {
+    fn drop(&mut self) {
+        // `panicking()` is true during a Rust panic's unwind and false during
+        // a foreign one: that is the only kind parked.
+        if !std::thread::panicking() {
+            loop {
+                std::thread::park();
+            }
+        }
+    }
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {

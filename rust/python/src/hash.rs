@@ -40,8 +40,7 @@ fn hash<'py>(
     require_str(hash_alg, "hash_alg")?;
     let os_path = path.encode_for(PathOp::Open)?;
     // Opened before the algorithm name is resolved, as SkyPilot does.
-    let mut file = py
-        .detach(|| open_regular(&os_path))
+    let mut file = crate::shutdown::detach(py, || open_regular(&os_path))
         .map_err(|err| os_error(py, &err, Some(path.filename())))?;
     #[cfg(feature = "leak-canary")]
     crate::canary::leak_file_descriptor(&file);
@@ -72,8 +71,7 @@ fn hash<'py>(
     let block_size = hasher.getattr("block_size")?;
     let digest = match HashAlgorithm::from_canonical_name(&name_text) {
         Some(algorithm) => {
-            let digest = py
-                .detach(|| algorithm.digest_reader(&mut file))
+            let digest = crate::shutdown::detach(py, || algorithm.digest_reader(&mut file))
                 // Read errors name the file too (the reference adds the name
                 // Python's `file.readinto()` leaves out).
                 .map_err(|err| os_error(py, &err, Some(path.filename())))?;
@@ -110,8 +108,7 @@ fn hash_in_python<'py>(
 ) -> Answer<Bound<'py, PyAny>> {
     let mut buffer = vec![0u8; PYTHON_READ_SIZE];
     loop {
-        let size = py
-            .detach(|| read_retrying(file, &mut buffer))
+        let size = crate::shutdown::detach(py, || read_retrying(file, &mut buffer))
             .map_err(|err| os_error(py, &err, Some(filename)))?;
         if size == 0 {
             break;

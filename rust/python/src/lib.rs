@@ -27,6 +27,7 @@ mod parallel;
 mod paths;
 mod port;
 mod process;
+mod shutdown;
 mod stats;
 mod tail;
 mod truncate;
@@ -106,7 +107,8 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(native_stats, module)?)?;
     module.add_function(wrap_pyfunction!(native_reset_stats, module)?)?;
     module.add_function(wrap_pyfunction!(native_build_info, module)?)?;
+    module.add_function(wrap_pyfunction!(shutdown::close, module)?)?;
     #[cfg(feature = "fault-injection")]
     module.add_function(wrap_pyfunction!(fault::inject_fault, module)?)?;
-    Ok(())
+    shutdown::register(module)
 }

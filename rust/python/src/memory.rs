@@ -33,7 +33,7 @@ fn mem_size_gb(py: Python<'_>) -> Answer<Bound<'_, PyAny>> {
         let bytes = positive_float(py, &value, BYTES_VARIABLE)?;
         return Ok(PyFloat::new(py, bytes / GIB).into_any());
     }
-    match py.detach(|| memory::mem_size_bytes(Path::new("/"))) {
+    match crate::shutdown::detach(py, || memory::mem_size_bytes(Path::new("/"))) {
         // u64 -> f64 rounds to nearest like Python's int / int, and dividing
         // by a power of two is exact, so this equals `bytes / 1024**3`.
         Some(bytes) => Ok(PyFloat::new(py, bytes as f64 / GIB).into_any()),

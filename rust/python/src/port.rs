@@ -34,7 +34,7 @@ fn find<'py>(py: Python<'py>, start_port: &Bound<'py, PyAny>) -> Answer<Bound<'p
             )))
         }
     };
-    match py.detach(|| port::find_free_port(start)) {
+    match crate::shutdown::detach(py, || port::find_free_port(start)) {
         Ok(Some(port)) => Ok(PyInt::new(py, port).into_any()),
         Ok(None) => Err(Failure::Raise(PyOSError::new_err(
             "No free ports available.",

@@ -54,7 +54,7 @@ fn alive_at<'py>(
     pid: &Bound<'py, PyAny>,
 ) -> Answer<Bound<'py, PyAny>> {
     let pid = checked_pid(pid)?;
-    let alive = py.detach(|| process::is_process_alive(&root, pid));
+    let alive = crate::shutdown::detach(py, || process::is_process_alive(&root, pid));
     Ok(PyBool::new(py, alive).to_owned().into_any())
 }
 

@@ -100,8 +100,7 @@ fn read<'py>(
     let chunk = chunk_value.clamp(1, i64::MAX) as u64;
     // Every OSError names the file, read and seek errors included (the
     // reference adds the name Python's `file.read()` leaves out).
-    let tail = py
-        .detach(|| tail::read_last_n_lines(&os_path, n_lines, chunk))
+    let tail = crate::shutdown::detach(py, || tail::read_last_n_lines(&os_path, n_lines, chunk))
         .map_err(|err| os_error(py, &err, Some(path.filename())))?;
     decode_lines(py, &tail, encoding, errors)
 }

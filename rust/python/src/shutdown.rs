@@ -1,0 +1,125 @@
+//! Interpreter exit with native calls in flight.
+//!
+//! On CPython 3.8–3.13 a thread that takes the GIL after finalization began
+//! calls `pthread_exit`, a forced unwind. When that happens inside Python code
+//! a native function called (an import, `hashlib.new`, `FileDigest`, the
+//! fallback, or the eval loop handing the GIL to another thread), the unwind
+//! meets Rust frames whose calls into the C API cannot unwind, and the process
+//! aborts at exit. PyO3 parks a thread whose own `PyEval_RestoreThread` does
+//! this; the calls back into Python are ours to make safe.
+//!
+//! The gate does it. At `atexit` time, while every thread still runs and
+//! before finalization starts, [`close`] shuts it and waits until no other
+//! thread is attached inside a native call. From then on a thread that
+//! enters a native call, or comes back from a detached section of one, parks
+//! for ever with the GIL released: what CPython 3.14 does to every thread
+//! that wants the GIL back during finalization, only a little earlier.
+//! CPython 3.14 and newer need no gate, so it is never shut there.
+//!
+//! Counters change only while the thread holds the GIL, so `close` (which
+//! reads them holding the GIL) sees a consistent picture.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use pyo3::marker::Ungil;
+use pyo3::prelude::*;
+
+/// How long [`close`] waits for threads still inside Python code that a
+/// native call made (a stuck `__fspath__`, say): past it, exit goes on.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+static CLOSED: AtomicBool = AtomicBool::new(false);
+/// Threads inside a native call and attached to the interpreter.
+static ATTACHED: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Native calls this thread is inside (a call back into Python may enter another).
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// True on the thread that shut the gate: it runs the rest of the exit.
+    static CLOSER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Held for the whole of a native call; parks the thread if the gate is shut.
+pub struct Section(());
+
+impl Section {
+    pub fn enter() -> Self {
+        park_if_closed();
+        if DEPTH.with(|depth| depth.replace(depth.get() + 1)) == 0 {
+            ATTACHED.fetch_add(1, Ordering::SeqCst);
+        }
+        Section(())
+    }
+}
+
+impl Drop for Section {
+    fn drop(&mut self) {
+        if DEPTH.with(|depth| depth.replace(depth.get() - 1)) == 1 {
+            ATTACHED.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// `py.detach(f)` for native calls: while detached this thread does not hold
+/// the exit up; once it is attached again it parks if the gate was shut.
+pub fn detach<T, F>(py: Python<'_>, f: F) -> T
+where
+    F: Ungil + FnOnce() -> T,
+    T: Ungil,
+{
+    let counted = DEPTH.with(Cell::get) > 0;
+    if counted {
+        ATTACHED.fetch_sub(1, Ordering::SeqCst);
+    }
+    let value = py.detach(f);
+    if counted {
+        ATTACHED.fetch_add(1, Ordering::SeqCst);
+        park_if_closed();
+    }
+    value
+}
+
+fn park_if_closed() {
+    if !CLOSED.load(Ordering::SeqCst) || CLOSER.with(Cell::get) {
+        return;
+    }
+    if DEPTH.with(Cell::get) > 0 {
+        ATTACHED.fetch_sub(1, Ordering::SeqCst);
+    }
+    // SAFETY: this thread is attached (every caller holds the GIL) and never
+    // touches the interpreter again.
+    unsafe { pyo3::ffi::PyEval_SaveThread() };
+    loop {
+        std::thread::park();
+    }
+}
+
+/// `_close_for_shutdown()`, registered with `atexit` at import: shut the gate
+/// and wait (with the GIL released) until no other thread is attached inside
+/// a native call.
+#[pyfunction]
+#[pyo3(name = "_close_for_shutdown")]
+pub fn close(py: Python<'_>) {
+    CLOSER.with(|closer| closer.set(true));
+    CLOSED.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + CLOSE_TIMEOUT;
+    while ATTACHED.load(Ordering::SeqCst) > DEPTH.with(Cell::get).min(1)
+        && Instant::now() < deadline
+    {
+        py.detach(|| std::thread::sleep(Duration::from_micros(200)));
+    }
+}
+
+/// Register [`close`] with `atexit` where the interpreter needs it (< 3.14).
+pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = module.py();
+    let version = py.version_info();
+    if (version.major, version.minor) >= (3, 14) {
+        return Ok(());
+    }
+    py.import("atexit")?
+        .call_method1("register", (module.getattr("_close_for_shutdown")?,))?;
+    Ok(())
+}
