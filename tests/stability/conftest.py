@@ -60,3 +60,24 @@ def soak_inputs() -> Iterator[Inputs]:
         yield inputs
     finally:
         inputs.close()
+
+
+EXIT_STRESS_ENV = "SKY_RS_EXIT_STRESS_EXITS"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--exit-stress-exits",
+        type=int,
+        default=None,
+        help=f"processes per exit-stress scenario (default: ${EXIT_STRESS_ENV}, else enough "
+        "to see a 0.5 %% per-exit fault with 99 %% probability)",
+    )
+
+
+@pytest.fixture(scope="session")
+def exit_stress_exits(request: pytest.FixtureRequest) -> int:
+    import exit_stress
+
+    given = request.config.getoption("--exit-stress-exits") or os.environ.get(EXIT_STRESS_ENV)
+    return int(given) if given else exit_stress.exits_for(0.005, 0.99)

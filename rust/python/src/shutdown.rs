@@ -112,12 +112,24 @@ pub fn close(py: Python<'_>) {
     }
 }
 
+/// In a fork child only the forking thread lives on: the parent's other
+/// threads must not hold the child's exit up.
+extern "C" fn forget_other_threads() {
+    let own = usize::from(DEPTH.with(Cell::get) > 0);
+    ATTACHED.store(own, Ordering::SeqCst);
+}
+
 /// Register [`close`] with `atexit` where the interpreter needs it (< 3.14).
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
     let version = py.version_info();
     if (version.major, version.minor) >= (3, 14) {
         return Ok(());
+    }
+    // SAFETY: the handler only stores to an atomic and reads a thread-local.
+    let status = unsafe { libc::pthread_atfork(None, None, Some(forget_other_threads)) };
+    if status != 0 {
+        return Err(std::io::Error::from_raw_os_error(status).into());
     }
     py.import("atexit")?
         .call_method1("register", (module.getattr("_close_for_shutdown")?,))?;

@@ -1,0 +1,311 @@
+"""Many short-lived processes, each ending while native calls are in flight.
+
+A crash at interpreter exit, in a fork child or on Ctrl-C shows in a small
+fraction of processes, so one process proves nothing: this runs N of them,
+several at a time, and counts every abnormal end. With N exits a fault that
+hits a fraction p of them goes unseen with probability (1 - p) ** N; the
+default N (`exits_for`) makes that at most 1 % for p = 0.5 %.
+
+Three scenarios, each a child script:
+
+- ``exit``: daemon threads call native functions in a loop; the main thread
+  calls ``sys.exit(0)`` while they are inside them (workloads below).
+- ``fork``: threads call native functions while the main thread forks; each
+  child calls all twelve functions and exits 0 (a lock held across fork()
+  hangs it).
+- ``sigint``: SIGINT arrives while the main thread is inside a long native
+  call; ``KeyboardInterrupt`` must reach Python.
+
+Run as a script for a measurement outside pytest::
+
+    python exit_stress.py --scenario exit --workload hash --exits 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+# What each daemon thread of the ``exit`` scenario calls in its loop. ``hash``
+# spends most of a call in Python code the native function calls back
+# (`hashlib.new`, `FileDigest`), where a thread that wants the GIL back during
+# finalization used to crash the exit; ``tail`` and ``cgroup`` are the other
+# functions that release the GIL.
+WORKLOADS: Dict[str, str] = {
+    "hash": """
+        native.hash_file(small, "sha512")
+        native.hash_file(small, "md5")
+        native.hash_file(big, "sha256")
+    """,
+    "tail": """
+        native.read_last_n_lines(sparse, 100)
+    """,
+    "cgroup": """
+        native.get_cpu_count()
+        native.get_mem_size_gb()
+        native.get_parallel_threads(None)
+    """,
+}
+
+EXIT_SCRIPT = """
+import sys, threading, time
+import sky_rs
+native = sky_rs._native
+small, big, sparse = sys.argv[1], sys.argv[2], sys.argv[3]
+started = threading.Barrier({threads} + 1)
+
+def hammer():
+    started.wait()
+    while True:
+{body}
+
+for _ in range({threads}):
+    threading.Thread(target=hammer, daemon=True).start()
+started.wait()
+time.sleep({linger})
+sys.exit(0)
+"""
+
+FORK_SCRIPT = """
+import os, sys, threading, warnings
+import sky_rs
+native = sky_rs._native
+small, big, sparse = sys.argv[1], sys.argv[2], sys.argv[3]
+directory = os.path.dirname(small)
+stop = threading.Event()
+
+def hammer():
+    while not stop.is_set():
+        native.hash_file(big, "sha256")
+        native.read_last_n_lines(small, 50)
+        native.get_cpu_count()
+        native.estimate_fd_for_directory(directory)
+
+threads = [threading.Thread(target=hammer, daemon=True) for _ in range(3)]
+for thread in threads:
+    thread.start()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
+    pid = os.fork()
+if pid == 0:
+    code = 1
+    try:
+        native.read_last_n_lines(small, 3)
+        native.hash_file(small, "sha256").hexdigest()
+        native.base36_encode("ff")
+        native.format_float(2.5, 1)
+        native.truncate_long_string("a b c d e f", 5)
+        native.get_cpu_count()
+        native.get_mem_size_gb()
+        native.get_parallel_threads(None)
+        native.is_process_alive(os.getpid())
+        native.get_max_workers_for_file_mounts({})
+        native.estimate_fd_for_directory(directory)
+        native.find_free_port(42000)
+        code = 0
+    finally:
+        os._exit(code)
+_, status = os.waitpid(pid, 0)
+stop.set()
+sys.exit(0 if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else 3)
+"""
+
+SIGINT_SCRIPT = """
+import os, signal, sys, threading
+import sky_rs
+native = sky_rs._native
+big = sys.argv[2]
+# The precondition, asserted rather than assumed: a caller that ignores SIGINT
+# (nohup, `trap '' INT`) would make this test about the caller.
+if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    print("SIGINT is not Python's default handler here", flush=True)
+    sys.exit(4)
+try:
+    # Started inside the try: a loaded host may deliver the signal at once.
+    threading.Timer({delay}, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    while True:
+        native.hash_file(big, "sha512")
+except KeyboardInterrupt:
+    sys.exit(0)
+"""
+
+SCENARIOS = ("exit", "fork", "sigint")
+
+
+def exits_for(rate: float = 0.005, confidence: float = 0.99) -> int:
+    """Exits needed to see a fault of this per-exit rate with this probability."""
+    return math.ceil(math.log(1.0 - confidence) / math.log(1.0 - rate))
+
+
+def child_script(scenario: str, workload: str = "hash", index: int = 0) -> str:
+    if scenario == "exit":
+        body = textwrap.indent(textwrap.dedent(WORKLOADS[workload]).strip(), " " * 8)
+        # Exits at spread-out moments of the threads' loops.
+        linger = 0.005 + (index % 7) * 0.004
+        return EXIT_SCRIPT.format(threads=4, body=body, linger=linger)
+    if scenario == "fork":
+        return FORK_SCRIPT
+    if scenario == "sigint":
+        return SIGINT_SCRIPT.format(delay=0.01 + (index % 5) * 0.01)
+    raise ValueError(f"unknown scenario {scenario!r}; choose from {SCENARIOS}")
+
+
+@dataclass
+class Inputs:
+    """The files the children read: small, 4 MiB, and a 10 GiB sparse one."""
+
+    directory: Path
+    small: Path = field(init=False)
+    big: Path = field(init=False)
+    sparse: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.small = self.directory / "small.bin"
+        self.small.write_bytes(b"line of text\n" * 64)
+        self.big = self.directory / "big.bin"
+        self.big.write_bytes(os.urandom(1 << 20) * 4)
+        self.sparse = self.directory / "sparse.log"
+        with self.sparse.open("wb") as handle:
+            handle.truncate(10 << 30)
+            handle.seek((10 << 30) - 4096)
+            handle.write(b"tail line\n" * 400)
+
+    def argv(self) -> List[str]:
+        return [str(self.small), str(self.big), str(self.sparse)]
+
+
+@dataclass
+class StressResult:
+    scenario: str
+    workload: Optional[str]
+    python: str
+    exits: int
+    abnormal: int
+    seconds: float
+    returncodes: Dict[str, int]
+    first_failure: Optional[str]
+
+    @property
+    def rate(self) -> float:
+        return self.abnormal / self.exits if self.exits else 0.0
+
+    def to_json(self) -> Dict[str, object]:
+        return {**asdict(self), "rate": self.rate}
+
+    def summary(self) -> str:
+        what = self.scenario if self.workload is None else f"{self.scenario}/{self.workload}"
+        return (
+            f"{what}: {self.abnormal} abnormal of {self.exits} "
+            f"({100 * self.rate:.2f} %) in {self.seconds:.0f} s, return codes {self.returncodes}"
+        )
+
+
+def _reset_signals() -> None:
+    # Children start with default dispositions whatever the caller ignored
+    # (a backgrounded shell ignores SIGINT, and an ignored signal is inherited).
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGPIPE):
+        signal.signal(number, signal.SIG_DFL)
+
+
+def run(
+    scenario: str,
+    exits: int,
+    *,
+    workload: str = "hash",
+    python: str = sys.executable,
+    parallel: Optional[int] = None,
+    timeout_s: float = 60.0,
+    inputs: Optional[Inputs] = None,
+    progress: bool = False,
+) -> StressResult:
+    """Run `exits` children of `scenario`, `parallel` at a time; count abnormal ends."""
+    parallel = parallel or 2 * (os.cpu_count() or 1)
+    with tempfile.TemporaryDirectory(prefix="sky-rs-exit-stress-") as scratch:
+        inputs = inputs or Inputs(Path(scratch))
+        argv_tail = inputs.argv()
+        codes: Dict[str, int] = {}
+        first_failure: List[str] = []
+        started = time.monotonic()
+
+        def one(index: int) -> int:
+            script = child_script(scenario, workload, index)
+            try:
+                proc = subprocess.run(
+                    [python, "-c", script, *argv_tail],
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout_s,
+                    cwd=scratch,
+                    preexec_fn=_reset_signals,
+                )
+            except subprocess.TimeoutExpired as exc:
+                if not first_failure:
+                    stderr = exc.stderr if isinstance(exc.stderr, str) else ""
+                    first_failure.append(f"hung for {timeout_s} s\n{stderr[-3000:]}")
+                return -9999
+            if proc.returncode != 0 and not first_failure:
+                first_failure.append(
+                    f"exit {proc.returncode}\nstdout: {proc.stdout[-500:]}\n"
+                    f"stderr: {proc.stderr[-3000:]}"
+                )
+            return proc.returncode
+
+        done = 0
+        with ThreadPoolExecutor(parallel) as pool:
+            for code in pool.map(one, range(exits)):
+                codes[str(code)] = codes.get(str(code), 0) + 1
+                done += 1
+                if progress and done % 200 == 0:
+                    print(f"  {done}/{exits} exits", file=sys.stderr, flush=True)
+        abnormal = exits - codes.get("0", 0)
+        return StressResult(
+            scenario=scenario,
+            workload=workload if scenario == "exit" else None,
+            python=python,
+            exits=exits,
+            abnormal=abnormal,
+            seconds=round(time.monotonic() - started, 1),
+            returncodes=dict(sorted(codes.items())),
+            first_failure=first_failure[0] if first_failure else None,
+        )
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", choices=SCENARIOS, default="exit")
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="hash")
+    parser.add_argument("--exits", type=int, default=exits_for())
+    parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--parallel", type=int, default=None)
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    args = parser.parse_args(argv)
+    result = run(
+        args.scenario,
+        args.exits,
+        workload=args.workload,
+        python=args.python,
+        parallel=args.parallel,
+        progress=True,
+    )
+    print(f"{args.python}: {result.summary()}")
+    if result.first_failure:
+        print(result.first_failure)
+    if args.json:
+        args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    return 1 if result.abnormal else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
