@@ -27,6 +27,7 @@ DETECTORS: Dict[str, str] = {
     "test_descriptors_and_threads": "fds_threads",
     "test_references": "references",
     "test_debug_refcounts": "debug_refcounts",
+    "test_long_run": "long_run",
 }
 _NODE = re.compile(r"::(?P<test>test_\w+)\[(?P<function>\w+)-(?P<backend>rust|python)\]$")
 
@@ -97,6 +98,7 @@ class LeakReport:
             "refs": metric("references", "largest_gain"),
             "total_refcount_deltas": metric("debug_refcounts", "refcount_deltas"),
             "allocated_block_deltas": metric("debug_refcounts", "block_deltas"),
+            "long_run_bytes_per_call": metric("long_run", "bytes_per_call"),
             "detectors": {
                 name: entry["outcome"] if entry["reason"] is None
                 else f"{entry['outcome']}: {entry['reason'].splitlines()[0]}"

@@ -5,9 +5,13 @@
 //!
 //! - `base36_encode` leaks [`LEAKED_BYTES_PER_CALL`] bytes of Rust heap;
 //! - `hash_file` leaks one file descriptor (a duplicate of the hashed file);
-//! - `truncate_long_string` leaks one reference to its `s` argument.
+//! - `truncate_long_string` leaks one reference to its `s` argument;
+//! - `format_float` leaks [`SLOW_LEAK_BYTES`] bytes every
+//!   [`SLOW_LEAK_EVERY`] calls: a slow leak, below what the short detectors
+//!   can tell from noise, for the long run (`tests/leaks/test_long_run.py`).
 
 use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use pyo3::prelude::*;
 
@@ -32,4 +36,19 @@ pub fn leak_file_descriptor(file: &File) {
 /// Take a strong reference to `object` and never release it.
 pub fn leak_reference(object: &Bound<'_, PyAny>) {
     std::mem::forget(object.clone().unbind());
+}
+
+/// Bytes `format_float` never frees, once every [`SLOW_LEAK_EVERY`] calls.
+pub const SLOW_LEAK_BYTES: usize = 32;
+pub const SLOW_LEAK_EVERY: u64 = 2_000;
+
+static SLOW_LEAK_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Every [`SLOW_LEAK_EVERY`]th call, allocate [`SLOW_LEAK_BYTES`] and never free them.
+pub fn leak_slowly() {
+    if SLOW_LEAK_CALLS.fetch_add(1, Ordering::Relaxed) % SLOW_LEAK_EVERY == SLOW_LEAK_EVERY - 1 {
+        let block: &'static mut [u8; SLOW_LEAK_BYTES] =
+            Box::leak(Box::new([0x5A; SLOW_LEAK_BYTES]));
+        std::hint::black_box(block);
+    }
 }

@@ -23,6 +23,8 @@ pub fn format_float<'py>(
     num: &Bound<'py, PyAny>,
     precision: Arg<'py, i64>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    #[cfg(feature = "leak-canary")]
+    crate::canary::leak_slowly();
     guarded(
         py,
         Function::FormatFloat,
