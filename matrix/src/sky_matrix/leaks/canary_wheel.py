@@ -1,7 +1,9 @@
-"""Building the canary wheel: the release build plus the `leak-canary` Cargo feature.
+"""Building test-only wheels: the release build plus one Cargo feature.
 
-Never the release wheel: it goes to its own directory (by default
-`.build-cache/leak-canary/<source key>/`), keyed like the host wheel so that
+`leak-canary` (deliberate leaks, for the leak suite's proof) and
+`fault-injection` (`_native._inject_fault`, for the native-fallback path).
+Never the release wheel: each goes to its own directory (by default
+`.build-cache/<feature>/<source key>/`), keyed like the host wheel so that
 unchanged sources reuse it.
 """
 
@@ -22,13 +24,13 @@ class CanaryBuildError(Exception):
     """The canary wheel could not be built; the message says why and where the log is."""
 
 
-def default_out_dir(project_root: Path) -> Path:
+def default_out_dir(project_root: Path, feature: str = FEATURE) -> Path:
     key = wheelcache.source_key(project_root)
-    return wheelcache.cache_root(project_root) / "leak-canary" / key
+    return wheelcache.cache_root(project_root) / feature / key
 
 
-def build_command(maturin: List[str], out_dir: Path) -> List[str]:
-    return [*maturin, "build", "--release", "--features", FEATURE, "--out", str(out_dir)]
+def build_command(maturin: List[str], out_dir: Path, feature: str = FEATURE) -> List[str]:
+    return [*maturin, "build", "--release", "--features", feature, "--out", str(out_dir)]
 
 
 def build_canary_wheel(
@@ -38,12 +40,13 @@ def build_canary_wheel(
     log: Callable[[str], None] = print,
     maturin: List[str] | None = None,
     force: bool = False,
+    feature: str = FEATURE,
 ) -> Path:
-    """The canary wheel for the current sources, built unless already there."""
-    out_dir = out_dir or default_out_dir(project_root)
+    """The wheel with `feature` for the current sources, built unless already there."""
+    out_dir = out_dir or default_out_dir(project_root, feature)
     found = sorted(out_dir.glob(f"{wheelcache.WHEEL_DIST}-*.whl"))
     if found and not force:
-        log(f"canary wheel: reusing {found[-1]}")
+        log(f"{feature} wheel: reusing {found[-1]}")
         return found[-1]
     try:
         command = list(maturin or wheelcache.maturin_command())
@@ -53,8 +56,8 @@ def build_canary_wheel(
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.parent.mkdir(parents=True, exist_ok=True)
     build_log = out_dir.with_name(out_dir.name + ".log")
-    argv = build_command(command, scratch)
-    log(f"canary wheel: `{' '.join(argv)}` (log: {build_log})")
+    argv = build_command(command, scratch, feature)
+    log(f"{feature} wheel: `{' '.join(argv)}` (log: {build_log})")
     started = time.monotonic()
     with open(build_log, "wb") as out:
         try:
@@ -68,11 +71,11 @@ def build_canary_wheel(
     if proc.returncode != 0 or not wheels:
         shutil.rmtree(scratch, ignore_errors=True)
         raise CanaryBuildError(
-            f"maturin exited with status {proc.returncode} building the canary wheel; "
+            f"maturin exited with status {proc.returncode} building the {feature} wheel; "
             f"see {build_log}"
         )
     shutil.rmtree(out_dir, ignore_errors=True)
     scratch.rename(out_dir)
     wheel = out_dir / wheels[-1].name
-    log(f"canary wheel: built {wheel} in {time.monotonic() - started:.0f} s")
+    log(f"{feature} wheel: built {wheel} in {time.monotonic() - started:.0f} s")
     return wheel
