@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -344,6 +345,34 @@ def test_find_free_port_held_ports_are_skipped(parity: Parity) -> None:
     finally:
         for sock in held:
             sock.close()
+
+
+def _time_wait_port() -> int:
+    """A port whose only socket is a connection in TIME_WAIT (the server side closed first)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        # The listener itself may reuse; the question is what a fresh probe sees.
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            served, _ = listener.accept()
+            served.close()  # the active close: port's side goes to TIME_WAIT
+            client.recv(1)  # the FIN arrived; closing now completes the handshake
+    return port
+
+
+def test_find_free_port_skips_a_port_in_time_wait(parity: Parity) -> None:
+    port = _time_wait_port()
+    if port > 65000:
+        pytest.fail(f"ephemeral port {port} is too close to 65535 for this test")
+    # The precondition, checked: a socket without SO_REUSEADDR cannot bind it.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as plain:
+        with pytest.raises(OSError) as refused:
+            plain.bind(("", port))
+    assert refused.value.errno == errno.EADDRINUSE
+    outcome = parity.same_settled("find_free_port", port)
+    assert outcome.ok and outcome.value > port, outcome.describe()
 
 
 @pytest.fixture
