@@ -19,7 +19,8 @@ from typing import Any, Dict, List, Sequence
 EXTRA_FILE = "extra-cgroup-live.json"
 
 # Runs in the measured process. One JSON line per sample; with an interval argument it
-# samples forever (the docker update test reads it while it changes the limits).
+# samples forever (the docker update test reads it while it changes the limits); with
+# SKY_RS_ANSWERS_ON_STDIN set, once per line it reads (the host test that moves it).
 ANSWERS_PROGRAM = r"""
 import json, os, sys, time
 import sky_rs
@@ -52,6 +53,12 @@ def sample():
         "proc_self_cgroup": cgroup,
     }
 
+if os.environ.get("SKY_RS_ANSWERS_ON_STDIN"):
+    # One sample per line read: the parent changes the limits in between.
+    for _ in sys.stdin:
+        sys.stdout.write(json.dumps(sample()) + "\n")
+        sys.stdout.flush()
+    sys.exit(0)
 interval = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
 while True:
     sys.stdout.write(json.dumps(sample()) + "\n")
