@@ -331,11 +331,14 @@ def _base36_fixed_width(value: int, width: int, powers: Dict[int, int], out: Lis
 
 def format_float(num: Union[int, float], precision: int = 1) -> str:
     """An int as ``str``; an integral float without decimals; else ``precision`` decimals."""
-    if not isinstance(num, (int, float)):
-        raise TypeError(f"num must be an int or a float, not {_type_name(num)}")
+    # The contract checks ``precision`` first, for every ``num``: its type, then
+    # its value, and only then the type of ``num`` (``format_float('x', -1)`` is
+    # a ValueError).
     precision = _require_int(precision, "precision")
     if precision < 0:
         raise ValueError(f"precision must be non-negative, got {precision}")
+    if not isinstance(num, (int, float)):
+        raise TypeError(f"num must be an int or a float, not {_type_name(num)}")
     if isinstance(num, bool):
         return "True" if num else "False"
     if isinstance(num, int):
