@@ -284,40 +284,19 @@ def reset_stats() -> None:
 
 
 if TYPE_CHECKING:  # the names below are rebound at import; give checkers the signatures
-    from .fallback import (
+    # One statement (isort would write one per name); `name as name` marks a re-export.
+    from .fallback import (  # noqa: I001
         base36_encode as base36_encode,
-    )
-    from .fallback import (
         estimate_fd_for_directory as estimate_fd_for_directory,
-    )
-    from .fallback import (
         find_free_port as find_free_port,
-    )
-    from .fallback import (
         format_float as format_float,
-    )
-    from .fallback import (
         get_cpu_count as get_cpu_count,
-    )
-    from .fallback import (
         get_max_workers_for_file_mounts as get_max_workers_for_file_mounts,
-    )
-    from .fallback import (
         get_mem_size_gb as get_mem_size_gb,
-    )
-    from .fallback import (
         get_parallel_threads as get_parallel_threads,
-    )
-    from .fallback import (
         hash_file as hash_file,
-    )
-    from .fallback import (
         is_process_alive as is_process_alive,
-    )
-    from .fallback import (
         read_last_n_lines as read_last_n_lines,
-    )
-    from .fallback import (
         truncate_long_string as truncate_long_string,
     )
 

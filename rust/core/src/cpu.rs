@@ -1,7 +1,7 @@
 //! How many CPUs this process may really use: online CPUs, the affinity mask
-//! and the cgroup CPU quota (spec: `get_cpu_count`). The
-//! `SKYPILOT_POD_CPU_CORE_LIMIT` override is parsed by the binding with
-//! Python's `float()`, so it is not handled here.
+//! and the cgroup CPU quota (spec: `get_cpu_count`), and the thread heuristic
+//! built on the host's count (spec: `get_parallel_threads`). The
+//! `SKYPILOT_POD_CPU_CORE_LIMIT` override is [`crate::overrides`].
 
 use std::path::Path;
 
@@ -64,6 +64,24 @@ pub fn cpu_count(root: &Path) -> u64 {
         .max(1)
 }
 
+/// `get_parallel_threads`: `max(4, cpus - 1)`, times 4 on Kubernetes, with
+/// `cpus` what `os.cpu_count() or 1` gives (`None` and 0 count as 1).
+/// `None` only if the answer does not fit 64 bits.
+pub fn parallel_threads(cpus: Option<u64>, on_kubernetes: bool) -> Option<u64> {
+    let cpus = cpus.filter(|&n| n > 0).unwrap_or(1);
+    let multiplier = if on_kubernetes { 4 } else { 1 };
+    4u64.max(cpus - 1).checked_mul(multiplier)
+}
+
+/// `cloud_str.lower() == 'kubernetes'` for an ASCII `cloud_str`; `None` for
+/// any other text, whose lowercasing is Python's full Unicode one (`'\u212a'`,
+/// the Kelvin sign, lowers to `'k'`) and is left to the interpreter.
+pub fn is_kubernetes_ascii(cloud: &str) -> Option<bool> {
+    cloud
+        .is_ascii()
+        .then(|| cloud.eq_ignore_ascii_case("kubernetes"))
+}
+
 /// The whole CPUs one cgroup directory allows, `None` for "no limit here".
 fn level_limit(version: Version, dir: &Path) -> Option<u64> {
     let (quota, period) = match version {
@@ -108,6 +126,41 @@ mod tests {
                 }
             })
             .sum()
+    }
+
+    #[test]
+    fn parallel_threads_follows_the_formula() {
+        for (cpus, kubernetes, expected) in [
+            (None, false, Some(4)),
+            (Some(0), false, Some(4)),
+            (Some(1), false, Some(4)),
+            (Some(5), false, Some(4)),
+            (Some(6), false, Some(5)),
+            (Some(64), false, Some(63)),
+            (None, true, Some(16)),
+            (Some(64), true, Some(252)),
+            (Some(u64::MAX), false, Some(u64::MAX - 1)),
+            (Some(u64::MAX), true, None),
+        ] {
+            assert_eq!(
+                parallel_threads(cpus, kubernetes),
+                expected,
+                "{cpus:?} {kubernetes}"
+            );
+        }
+    }
+
+    #[test]
+    fn kubernetes_is_matched_without_case_in_ascii_only() {
+        for cloud in ["kubernetes", "Kubernetes", "KUBERNETES", "kUbErNeTeS"] {
+            assert_eq!(is_kubernetes_ascii(cloud), Some(true), "{cloud}");
+        }
+        for cloud in ["", "k8s", "kubernetes ", " kubernetes", "aws", "kubernete"] {
+            assert_eq!(is_kubernetes_ascii(cloud), Some(false), "{cloud}");
+        }
+        // The Kelvin sign lowers to 'k' in Python: the interpreter decides.
+        assert_eq!(is_kubernetes_ascii("\u{212a}ubernetes"), None);
+        assert_eq!(is_kubernetes_ascii("kübernetes"), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Memory this process may use: physical memory and the cgroup memory limit
-//! (spec: `get_mem_size_gb`). The `SKYPILOT_POD_MEMORY_*` overrides and the
-//! conversion to GiB are done by the binding.
+//! (spec: `get_mem_size_gb`). The `SKYPILOT_POD_MEMORY_*` overrides are
+//! [`crate::overrides`].
 
 use std::path::Path;
 
