@@ -124,8 +124,27 @@ def _read_config(environ: Any) -> _Config:
     raw_verify = environ.get("SKYPILOT_RUST_VERIFY", "").strip().lower()
     config.verify = raw_verify in _TRUE_WORDS
     if _native is None and config.use_rust:
-        config.reason = f"native module could not be imported: {_NATIVE_IMPORT_ERROR}"
+        if _native_shipped():
+            config.reason = f"native module could not be imported: {_NATIVE_IMPORT_ERROR}"
+        else:
+            config.reason = (
+                "the native module is not part of this installation (pure-Python wheel "
+                "or unsupported platform); every call runs in Python"
+            )
     return config
+
+
+def _native_shipped() -> bool:
+    """Whether this installation has a ``_native`` extension file at all (the
+    pure-Python ``py3-none-any`` wheel has none)."""
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        names = os.listdir(here)
+    except OSError:
+        return True  # can't tell: report the import error as it is
+    return any(name.startswith("_native.") and not name.endswith(".pyi") for name in names)
 
 
 def _count_python(name: str, reason: Optional[str] = None) -> None:

@@ -14,8 +14,26 @@ pub fn online_cpus() -> Option<u64> {
     u64::try_from(online).ok().filter(|&n| n >= 1)
 }
 
+/// `get_cpu_count()` without the override, by this platform's rules: on
+/// Linux [`cpu_count`] of the real root; elsewhere (macOS, other Unix: no
+/// affinity mask, no cgroups) [`cpu_count_without_cgroups`].
+pub fn host_cpu_count() -> u64 {
+    #[cfg(target_os = "linux")]
+    return cpu_count(Path::new("/"));
+    #[cfg(not(target_os = "linux"))]
+    return cpu_count_without_cgroups(online_cpus());
+}
+
+/// Platforms other than Linux: the online CPUs, at least 1 (also when
+/// `sysconf` does not answer).
+pub fn cpu_count_without_cgroups(online: Option<u64>) -> u64 {
+    online.unwrap_or(1).max(1)
+}
+
 /// CPUs in the calling thread's affinity mask, `sched_getaffinity(0)`; any
-/// error (e.g. blocked with `EPERM`) is `None`.
+/// error (e.g. blocked with `EPERM`) is `None`. Linux only: macOS has no
+/// affinity mask to read.
+#[cfg(target_os = "linux")]
 pub fn affinity_cpus() -> Option<u64> {
     let word_bytes = std::mem::size_of::<libc::c_ulong>();
     // Start at glibc's fixed `cpu_set_t` size and grow while the kernel says
@@ -53,8 +71,9 @@ pub fn cgroup_cpu_limit(root: &Path) -> Option<u64> {
         .min()
 }
 
-/// `min(online, affinity, cgroup limit)` over the sources that answer, never
-/// below 1 (also when no source answers).
+/// Linux: `min(online, affinity, cgroup limit under root)` over the sources
+/// that answer, never below 1 (also when no source answers).
+#[cfg(target_os = "linux")]
 pub fn cpu_count(root: &Path) -> u64 {
     [online_cpus(), affinity_cpus(), cgroup_cpu_limit(root)]
         .into_iter()
@@ -107,7 +126,7 @@ fn level_limit(version: Version, dir: &Path) -> Option<u64> {
     u64::try_from(quota / period).ok()
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
@@ -161,6 +180,22 @@ mod tests {
         // The Kelvin sign lowers to 'k' in Python: the interpreter decides.
         assert_eq!(is_kubernetes_ascii("\u{212a}ubernetes"), None);
         assert_eq!(is_kubernetes_ascii("kübernetes"), None);
+    }
+
+    #[test]
+    fn without_cgroups_the_online_count_is_the_answer() {
+        assert_eq!(cpu_count_without_cgroups(Some(8)), 8);
+        assert_eq!(cpu_count_without_cgroups(Some(1)), 1);
+        assert_eq!(cpu_count_without_cgroups(Some(0)), 1);
+        assert_eq!(cpu_count_without_cgroups(None), 1);
+    }
+
+    #[test]
+    fn host_cpu_count_is_the_linux_rule_here() {
+        let (host, root) = std::thread::spawn(|| (host_cpu_count(), cpu_count(Path::new("/"))))
+            .join()
+            .unwrap();
+        assert_eq!(host, root);
     }
 
     #[test]

@@ -1,7 +1,5 @@
 //! `get_cpu_count()`.
 
-use std::path::Path;
-
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyTuple};
@@ -33,7 +31,7 @@ fn cpu_count(py: Python<'_>) -> Answer<Bound<'_, PyAny>> {
             )))),
         };
     }
-    let count = crate::shutdown::detach(py, || cpu::cpu_count(Path::new("/")));
+    let count = crate::shutdown::detach(py, cpu::host_cpu_count);
     Ok(PyInt::new(py, count).into_any())
 }
 

@@ -1,7 +1,5 @@
 //! `get_mem_size_gb()`.
 
-use std::path::Path;
-
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyTuple};
@@ -42,7 +40,7 @@ fn mem_size_gb(py: Python<'_>) -> Answer<Bound<'_, PyAny>> {
             };
         }
     }
-    match crate::shutdown::detach(py, || memory::mem_size_bytes(Path::new("/"))) {
+    match crate::shutdown::detach(py, memory::host_mem_size_bytes) {
         // u64 -> f64 rounds to nearest like Python's int / int, and dividing
         // by a power of two is exact, so this equals `bytes / 1024**3`.
         Some(bytes) => Ok(PyFloat::new(py, bytes as f64 / GIB).into_any()),
