@@ -20,6 +20,7 @@ nox.options.default_venv_backend = "uv|virtualenv"
 MATURIN = "maturin>=1.7,<2"
 RUFF = "ruff>=0.6"
 LINT_PATHS = ("python", "tests", "matrix", "noxfile.py")
+APPLE_TARGETS = ("aarch64-apple-darwin", "x86_64-apple-darwin")
 SELF_TEST_PATHS = (
     "tests/compat/parity",
     "tests/compat/dispatcher",
@@ -95,6 +96,13 @@ def tests(session: nox.Session) -> None:
             "cargo", "clippy", "--workspace", "--all-targets", "--", "-D", "warnings",
             external=True,
         )  # fmt: skip
+        # macOS builds are checked here too (clippy needs no Apple linker or SDK).
+        for target in APPLE_TARGETS:
+            _require_rust_target(session, target)
+            session.run(
+                "cargo", "clippy", "--workspace", "--all-targets", "--target", target,
+                "--", "-D", "warnings", external=True,
+            )  # fmt: skip
         if shutil.which("cargo-nextest"):
             session.run("cargo", "nextest", "run", "--workspace", external=True)
         else:
@@ -108,6 +116,21 @@ def tests(session: nox.Session) -> None:
         "python", "-m", "sky_matrix", "pytest", *SELF_TEST_PATHS,
         "--", "-n", "auto", "-m", "not live", "--timeout=900", *session.posargs,
     )  # fmt: skip
+
+
+def _require_rust_target(session: nox.Session, target: str) -> None:
+    """Install a rustup target when missing; an error (never a skip) when that is impossible."""
+    if shutil.which("rustup") is None:
+        session.error(f"rustup is not on PATH: cannot install the Rust target {target}")
+    installed = session.run(
+        "rustup", "target", "list", "--installed", external=True, silent=True
+    )  # fmt: skip
+    if target in str(installed).split():
+        return
+    try:
+        session.run("rustup", "target", "add", target, external=True)
+    except nox.command.CommandFailed:
+        session.error(f"cannot install the Rust target {target} (`rustup target add {target}`)")
 
 
 def _install_built_wheel(session: nox.Session) -> None:

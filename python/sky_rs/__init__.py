@@ -124,8 +124,27 @@ def _read_config(environ: Any) -> _Config:
     raw_verify = environ.get("SKYPILOT_RUST_VERIFY", "").strip().lower()
     config.verify = raw_verify in _TRUE_WORDS
     if _native is None and config.use_rust:
-        config.reason = f"native module could not be imported: {_NATIVE_IMPORT_ERROR}"
+        if _native_shipped():
+            config.reason = f"native module could not be imported: {_NATIVE_IMPORT_ERROR}"
+        else:
+            config.reason = (
+                "the native module is not part of this installation (pure-Python wheel "
+                "or unsupported platform); every call runs in Python"
+            )
     return config
+
+
+def _native_shipped() -> bool:
+    """Whether this installation has a ``_native`` extension file at all (the
+    pure-Python ``py3-none-any`` wheel has none)."""
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        names = os.listdir(here)
+    except OSError:
+        return True  # can't tell: report the import error as it is
+    return any(name.startswith("_native.") and not name.endswith(".pyi") for name in names)
 
 
 def _count_python(name: str, reason: Optional[str] = None) -> None:
@@ -284,40 +303,19 @@ def reset_stats() -> None:
 
 
 if TYPE_CHECKING:  # the names below are rebound at import; give checkers the signatures
-    from .fallback import (
+    # One statement (isort would write one per name); `name as name` marks a re-export.
+    from .fallback import (  # noqa: I001
         base36_encode as base36_encode,
-    )
-    from .fallback import (
         estimate_fd_for_directory as estimate_fd_for_directory,
-    )
-    from .fallback import (
         find_free_port as find_free_port,
-    )
-    from .fallback import (
         format_float as format_float,
-    )
-    from .fallback import (
         get_cpu_count as get_cpu_count,
-    )
-    from .fallback import (
         get_max_workers_for_file_mounts as get_max_workers_for_file_mounts,
-    )
-    from .fallback import (
         get_mem_size_gb as get_mem_size_gb,
-    )
-    from .fallback import (
         get_parallel_threads as get_parallel_threads,
-    )
-    from .fallback import (
         hash_file as hash_file,
-    )
-    from .fallback import (
         is_process_alive as is_process_alive,
-    )
-    from .fallback import (
         read_last_n_lines as read_last_n_lines,
-    )
-    from .fallback import (
         truncate_long_string as truncate_long_string,
     )
 

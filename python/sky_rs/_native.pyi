@@ -7,7 +7,7 @@ Same signatures and behaviour as :mod:`sky_rs.fallback`; see the contract in
 import os
 from typing import Any, Dict, List, Mapping, Tuple, Union
 
-from .fallback import FileDigest
+from ._digest import FileDigest
 
 _Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 

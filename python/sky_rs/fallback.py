@@ -16,8 +16,13 @@ import os
 import re
 import socket
 import stat
+import sys
 import threading
-from typing import Any, Dict, Iterator, List, Mapping, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple, Union
+
+# FileDigest lives in its own module (the native module builds it without
+# importing the reference); it is re-exported here, where it always was.
+from ._digest import FileDigest
 
 __all__ = [
     "FileDigest",
@@ -38,6 +43,9 @@ __all__ = [
 PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 _LOGGER_NAME = "sky_rs"
+# The cgroup and /proc readers are Linux's; any other Unix (macOS) has neither
+# and follows the contract's "Platforms other than Linux".
+_LINUX = sys.platform.startswith("linux")
 _PID_MAX = 2**31 - 1
 _UNLIMITED_FD = 2**31 - 1
 _FD_LIMIT_IF_UNKNOWN = 1024
@@ -164,81 +172,6 @@ def _read_tail(file: Any, n: int, chunk_size: int) -> bytes:
     return b"".join(chunks)
 
 
-class FileDigest:
-    """The read-only part of a hashlib hash object, for a file's finished digest."""
-
-    __slots__ = ("_block_size", "_digest", "_digest_size", "_name")
-
-    _name: str
-    _digest: bytes
-    _digest_size: int
-    _block_size: int
-
-    def __init__(self, name: str, digest: bytes, digest_size: int, block_size: int) -> None:
-        _require_str(name, "name")
-        if not isinstance(digest, (bytes, bytearray, memoryview)):
-            raise TypeError(f"digest must be bytes, not {_type_name(digest)}")
-        digest_bytes = bytes(digest)
-        digest_size = _require_int(digest_size, "digest_size")
-        block_size = _require_int(block_size, "block_size")
-        if digest_size != len(digest_bytes):
-            raise ValueError(
-                f"digest_size {digest_size} does not match a {len(digest_bytes)}-byte digest"
-            )
-        object.__setattr__(self, "_name", str.__str__(name))
-        object.__setattr__(self, "_digest", digest_bytes)
-        object.__setattr__(self, "_digest_size", digest_size)
-        object.__setattr__(self, "_block_size", block_size)
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def digest_size(self) -> int:
-        return self._digest_size
-
-    @property
-    def block_size(self) -> int:
-        return self._block_size
-
-    def digest(self) -> bytes:
-        return self._digest
-
-    def hexdigest(self) -> str:
-        return self._digest.hex()
-
-    def copy(self) -> FileDigest:
-        return FileDigest(self._name, self._digest, self._digest_size, self._block_size)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"FileDigest is immutable; cannot set {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"FileDigest is immutable; cannot delete {name!r}")
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, FileDigest):
-            return NotImplemented
-        return (self._name, self._digest) == (other._name, other._digest)
-
-    def __ne__(self, other: object) -> bool:
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
-
-    def __hash__(self) -> int:
-        return hash((self._name, self._digest))
-
-    def __reduce__(self) -> Tuple[Any, Tuple[str, bytes, int, int]]:
-        return (FileDigest, (self._name, self._digest, self._digest_size, self._block_size))
-
-    def __repr__(self) -> str:
-        return (
-            f"FileDigest(name={self._name!r}, hexdigest={self.hexdigest()!r}, "
-            f"digest_size={self._digest_size}, block_size={self._block_size})"
-        )
-
-
 def hash_file(path: PathArg, hash_alg: str) -> FileDigest:
     """Hash a file's bytes with ``hashlib.new(hash_alg)``, streaming in bounded memory."""
     _require_path(path, "path")
@@ -331,11 +264,14 @@ def _base36_fixed_width(value: int, width: int, powers: Dict[int, int], out: Lis
 
 def format_float(num: Union[int, float], precision: int = 1) -> str:
     """An int as ``str``; an integral float without decimals; else ``precision`` decimals."""
-    if not isinstance(num, (int, float)):
-        raise TypeError(f"num must be an int or a float, not {_type_name(num)}")
+    # The contract checks ``precision`` first, for every ``num``: its type, then
+    # its value, and only then the type of ``num`` (``format_float('x', -1)`` is
+    # a ValueError).
     precision = _require_int(precision, "precision")
     if precision < 0:
         raise ValueError(f"precision must be non-negative, got {precision}")
+    if not isinstance(num, (int, float)):
+        raise TypeError(f"num must be an int or a float, not {_type_name(num)}")
     if isinstance(num, bool):
         return "True" if num else "False"
     if isinstance(num, int):
@@ -573,7 +509,14 @@ def get_cpu_count() -> int:
                 f"SKYPILOT_POD_CPU_CORE_LIMIT={override!r} is not a finite number"
             ) from None
         return max(cpus, 1)
-    return _cpu_count_at("/")
+    if _LINUX:
+        return _cpu_count_at("/")
+    return _cpu_count_without_cgroups(_sysconf)
+
+
+def _cpu_count_without_cgroups(sysconf: Callable[[str], int]) -> int:
+    """Not Linux (no affinity mask, no cgroups): the online CPUs, at least 1."""
+    return _online_cpus(sysconf) or 1
 
 
 def _cpu_count_at(root: str) -> int:
@@ -582,9 +525,17 @@ def _cpu_count_at(root: str) -> int:
     return max(min(known), 1) if known else 1
 
 
-def _online_cpus() -> int | None:
+def _sysconf(name: str) -> int:
+    """``os.sysconf``; a platform without it (Windows) answers like an unknown name."""
+    sysconf = getattr(os, "sysconf", None)
+    if sysconf is None:
+        raise ValueError(f"os.sysconf is not available for {name}")
+    return sysconf(name)
+
+
+def _online_cpus(sysconf: Callable[[str], int] = _sysconf) -> int | None:
     try:
-        online = os.sysconf("SC_NPROCESSORS_ONLN")
+        online = sysconf("SC_NPROCESSORS_ONLN")
     except (OSError, ValueError):
         return None
     return online if online > 0 else None
@@ -608,7 +559,49 @@ def get_mem_size_gb() -> float:
     override = _env_value("SKYPILOT_POD_MEMORY_BYTES_LIMIT")
     if override is not None:
         return _positive_float(override, "SKYPILOT_POD_MEMORY_BYTES_LIMIT") / _GIB
-    return _mem_size_gb_at("/")
+    if _LINUX:
+        return _mem_size_gb_at("/")
+    return _mem_size_gb_without_proc(_sysctl_memsize, _sysconf)
+
+
+def _mem_size_gb_without_proc(
+    memsize: Callable[[], int | None], sysconf: Callable[[str], int]
+) -> float:
+    """Not Linux (no cgroups, no ``/proc``): ``sysctl hw.memsize``, else
+    ``sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGE_SIZE)``, in GiB."""
+    total = memsize()
+    if total is None or total <= 0:
+        try:
+            pages, page_size = sysconf("SC_PHYS_PAGES"), sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError):  # ValueError: a name this platform lacks
+            pages = page_size = -1
+        # The same bound as the Rust side: a product beyond 64 bits is no answer.
+        total = pages * page_size if pages > 0 and page_size > 0 else None
+        if total is not None and total >= 2**64:
+            total = None
+    if total is None:
+        raise OSError("cannot determine the memory size: no physical total and no cgroup limit")
+    return total / _GIB
+
+
+def _sysctl_memsize() -> int | None:
+    """``sysctl hw.memsize`` (macOS) in bytes; ``None`` elsewhere or when it fails."""
+    if sys.platform != "darwin":
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        size = ctypes.c_size_t(ctypes.sizeof(ctypes.c_uint64))
+        value = ctypes.c_uint64(0)
+        failed = libc.sysctlbyname(
+            b"hw.memsize", ctypes.byref(value), ctypes.byref(size), None, ctypes.c_size_t(0)
+        )
+    except (ImportError, OSError, AttributeError):  # no _ctypes, no libc symbol
+        return None
+    if failed or size.value != ctypes.sizeof(ctypes.c_uint64):
+        return None
+    return int(value.value)
 
 
 def _positive_float(text: str, name: str) -> float:
@@ -716,7 +709,17 @@ def get_parallel_threads(cloud_str: str | None = None) -> int:
 
 def is_process_alive(pid: int) -> bool:
     """True when a process with this pid exists and is not a zombie."""
-    return _is_process_alive_at("/", pid)
+    if _LINUX:
+        return _is_process_alive_at("/", pid)
+    return _is_process_alive_by_signal(pid, os.kill)
+
+
+def _is_process_alive_by_signal(pid: int, kill: Callable[[int, int], None]) -> bool:
+    """Not Linux (no ``/proc``): ``kill(pid, 0)`` alone, so a zombie is alive."""
+    pid = _require_int(pid, "pid")
+    if not 0 < pid <= _PID_MAX:
+        raise ValueError(f"pid must be in [1, {_PID_MAX}], got {pid}")
+    return _alive_after_signal_zero(pid, kill)
 
 
 def _is_process_alive_at(root: str, pid: int) -> bool:
@@ -732,8 +735,13 @@ def _is_process_alive_at(root: str, pid: int) -> bool:
             if state:
                 return state != b"Z"
     # /proc unreadable (hidepid, no procfs) or garbled: ask the kernel.
+    return _alive_after_signal_zero(pid, os.kill)
+
+
+def _alive_after_signal_zero(pid: int, kill: Callable[[int, int], None]) -> bool:
+    """``kill(pid, 0)``: only ``ESRCH`` proves the process is gone."""
     try:
-        os.kill(pid, 0)
+        kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:

@@ -1,7 +1,7 @@
 //! How many CPUs this process may really use: online CPUs, the affinity mask
-//! and the cgroup CPU quota (spec: `get_cpu_count`). The
-//! `SKYPILOT_POD_CPU_CORE_LIMIT` override is parsed by the binding with
-//! Python's `float()`, so it is not handled here.
+//! and the cgroup CPU quota (spec: `get_cpu_count`), and the thread heuristic
+//! built on the host's count (spec: `get_parallel_threads`). The
+//! `SKYPILOT_POD_CPU_CORE_LIMIT` override is [`crate::overrides`].
 
 use std::path::Path;
 
@@ -14,8 +14,26 @@ pub fn online_cpus() -> Option<u64> {
     u64::try_from(online).ok().filter(|&n| n >= 1)
 }
 
+/// `get_cpu_count()` without the override, by this platform's rules: on
+/// Linux [`cpu_count`] of the real root; elsewhere (macOS, other Unix: no
+/// affinity mask, no cgroups) [`cpu_count_without_cgroups`].
+pub fn host_cpu_count() -> u64 {
+    #[cfg(target_os = "linux")]
+    return cpu_count(Path::new("/"));
+    #[cfg(not(target_os = "linux"))]
+    return cpu_count_without_cgroups(online_cpus());
+}
+
+/// Platforms other than Linux: the online CPUs, at least 1 (also when
+/// `sysconf` does not answer).
+pub fn cpu_count_without_cgroups(online: Option<u64>) -> u64 {
+    online.unwrap_or(1).max(1)
+}
+
 /// CPUs in the calling thread's affinity mask, `sched_getaffinity(0)`; any
-/// error (e.g. blocked with `EPERM`) is `None`.
+/// error (e.g. blocked with `EPERM`) is `None`. Linux only: macOS has no
+/// affinity mask to read.
+#[cfg(target_os = "linux")]
 pub fn affinity_cpus() -> Option<u64> {
     let word_bytes = std::mem::size_of::<libc::c_ulong>();
     // Start at glibc's fixed `cpu_set_t` size and grow while the kernel says
@@ -53,8 +71,9 @@ pub fn cgroup_cpu_limit(root: &Path) -> Option<u64> {
         .min()
 }
 
-/// `min(online, affinity, cgroup limit)` over the sources that answer, never
-/// below 1 (also when no source answers).
+/// Linux: `min(online, affinity, cgroup limit under root)` over the sources
+/// that answer, never below 1 (also when no source answers).
+#[cfg(target_os = "linux")]
 pub fn cpu_count(root: &Path) -> u64 {
     [online_cpus(), affinity_cpus(), cgroup_cpu_limit(root)]
         .into_iter()
@@ -62,6 +81,24 @@ pub fn cpu_count(root: &Path) -> u64 {
         .min()
         .unwrap_or(1)
         .max(1)
+}
+
+/// `get_parallel_threads`: `max(4, cpus - 1)`, times 4 on Kubernetes, with
+/// `cpus` what `os.cpu_count() or 1` gives (`None` and 0 count as 1).
+/// `None` only if the answer does not fit 64 bits.
+pub fn parallel_threads(cpus: Option<u64>, on_kubernetes: bool) -> Option<u64> {
+    let cpus = cpus.filter(|&n| n > 0).unwrap_or(1);
+    let multiplier = if on_kubernetes { 4 } else { 1 };
+    4u64.max(cpus - 1).checked_mul(multiplier)
+}
+
+/// `cloud_str.lower() == 'kubernetes'` for an ASCII `cloud_str`; `None` for
+/// any other text, whose lowercasing is Python's full Unicode one (`'\u212a'`,
+/// the Kelvin sign, lowers to `'k'`) and is left to the interpreter.
+pub fn is_kubernetes_ascii(cloud: &str) -> Option<bool> {
+    cloud
+        .is_ascii()
+        .then(|| cloud.eq_ignore_ascii_case("kubernetes"))
 }
 
 /// The whole CPUs one cgroup directory allows, `None` for "no limit here".
@@ -89,7 +126,7 @@ fn level_limit(version: Version, dir: &Path) -> Option<u64> {
     u64::try_from(quota / period).ok()
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
@@ -108,6 +145,57 @@ mod tests {
                 }
             })
             .sum()
+    }
+
+    #[test]
+    fn parallel_threads_follows_the_formula() {
+        for (cpus, kubernetes, expected) in [
+            (None, false, Some(4)),
+            (Some(0), false, Some(4)),
+            (Some(1), false, Some(4)),
+            (Some(5), false, Some(4)),
+            (Some(6), false, Some(5)),
+            (Some(64), false, Some(63)),
+            (None, true, Some(16)),
+            (Some(64), true, Some(252)),
+            (Some(u64::MAX), false, Some(u64::MAX - 1)),
+            (Some(u64::MAX), true, None),
+        ] {
+            assert_eq!(
+                parallel_threads(cpus, kubernetes),
+                expected,
+                "{cpus:?} {kubernetes}"
+            );
+        }
+    }
+
+    #[test]
+    fn kubernetes_is_matched_without_case_in_ascii_only() {
+        for cloud in ["kubernetes", "Kubernetes", "KUBERNETES", "kUbErNeTeS"] {
+            assert_eq!(is_kubernetes_ascii(cloud), Some(true), "{cloud}");
+        }
+        for cloud in ["", "k8s", "kubernetes ", " kubernetes", "aws", "kubernete"] {
+            assert_eq!(is_kubernetes_ascii(cloud), Some(false), "{cloud}");
+        }
+        // The Kelvin sign lowers to 'k' in Python: the interpreter decides.
+        assert_eq!(is_kubernetes_ascii("\u{212a}ubernetes"), None);
+        assert_eq!(is_kubernetes_ascii("kübernetes"), None);
+    }
+
+    #[test]
+    fn without_cgroups_the_online_count_is_the_answer() {
+        assert_eq!(cpu_count_without_cgroups(Some(8)), 8);
+        assert_eq!(cpu_count_without_cgroups(Some(1)), 1);
+        assert_eq!(cpu_count_without_cgroups(Some(0)), 1);
+        assert_eq!(cpu_count_without_cgroups(None), 1);
+    }
+
+    #[test]
+    fn host_cpu_count_is_the_linux_rule_here() {
+        let (host, root) = std::thread::spawn(|| (host_cpu_count(), cpu_count(Path::new("/"))))
+            .join()
+            .unwrap();
+        assert_eq!(host, root);
     }
 
     #[test]

@@ -7,6 +7,36 @@ use std::path::Path;
 const UNLIMITED_FDS: u64 = (1 << 31) - 1;
 /// The soft limit assumed when `getrlimit` fails (the Linux default).
 const DEFAULT_FDS: u64 = 1024;
+/// Below this soft limit the caller warns, once per process.
+pub const LOW_FD_LIMIT: u64 = 1024;
+/// Descriptors kept for everything but rsync.
+pub const FD_RESERVE: u64 = 100;
+/// Descriptors one rsync holds at least, whatever it copies.
+pub const MIN_FD_PER_RSYNC: u64 = 5;
+
+/// Whether a soft limit (after [`fd_soft_limit`]'s substitutions) is low
+/// enough to warn about. Unlimited counts as `2**31 - 1`, so it never warns.
+pub fn is_low_fd_limit(fd_limit: u64) -> bool {
+    fd_limit < LOW_FD_LIMIT
+}
+
+/// `get_max_workers_for_file_mounts`'s formula:
+/// `min(max((fd_limit - 100) // fd_per_rsync, 1), parallel_threads)` with
+/// `fd_per_rsync` the largest of 5 and the estimates of the source
+/// directories ([`estimate_fd_for_directory`] of each).
+pub fn max_workers(
+    fd_limit: u64,
+    directory_estimates: impl IntoIterator<Item = u64>,
+    parallel_threads: u64,
+) -> u64 {
+    let fd_per_rsync = directory_estimates
+        .into_iter()
+        .fold(MIN_FD_PER_RSYNC, u64::max);
+    // Python floor-divides a negative difference below the reserve; any such
+    // quotient is below 1, as 0 is, so saturating here gives the same answer.
+    let workers = (fd_limit.saturating_sub(FD_RESERVE) / fd_per_rsync).max(1);
+    workers.min(parallel_threads)
+}
 
 /// `5 * (number of entries directly inside path)`, counted as
 /// `len(os.listdir(path))` does: hidden entries and dangling symlinks
@@ -97,6 +127,39 @@ mod tests {
         assert!(!is_dir(&dir.join("dangling")));
         assert!(!is_dir(&dir.join("missing")));
         assert!(!is_dir(&dir.join("file").join("below")));
+    }
+
+    #[test]
+    fn max_workers_follows_the_formula() {
+        // (limit, estimates, threads) -> min(max((limit - 100) // per, 1), threads)
+        for (limit, estimates, threads, expected) in [
+            (1024, vec![], 8, 8),           // (1024-100)//5 = 184, capped by threads
+            (1024, vec![], 1000, 184),      // min 5 per rsync
+            (1024, vec![0, 3], 1000, 184),  // small directories don't go below 5
+            (1024, vec![50], 1000, 18),     // 924 // 50
+            (1024, vec![50, 924], 1000, 1), // the largest estimate wins
+            (1024, vec![925], 1000, 1),     // a quotient of 0 becomes 1
+            (100, vec![], 16, 1),           // exactly the reserve
+            (99, vec![], 16, 1),            // below it: Python's negative // gives 1 too
+            (0, vec![], 16, 1),
+            (2_147_483_647, vec![], 16, 16), // unlimited
+            (2_147_483_647, vec![5], 1 << 40, 429_496_709),
+            (u64::MAX, vec![u64::MAX], 4, 1),
+        ] {
+            assert_eq!(
+                max_workers(limit, estimates.clone(), threads),
+                expected,
+                "{limit} {estimates:?} {threads}"
+            );
+        }
+    }
+
+    #[test]
+    fn low_limits_warn_and_unlimited_does_not() {
+        assert!(is_low_fd_limit(0));
+        assert!(is_low_fd_limit(1023));
+        assert!(!is_low_fd_limit(1024));
+        assert!(!is_low_fd_limit(soft_limit_value(libc::RLIM_INFINITY)));
     }
 
     #[test]

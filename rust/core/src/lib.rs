@@ -20,4 +20,5 @@ pub mod cgroup;
 pub mod cpu;
 pub mod fds;
 pub mod memory;
+pub mod overrides;
 pub mod process;

@@ -1,18 +1,85 @@
 //! Memory this process may use: physical memory and the cgroup memory limit
-//! (spec: `get_mem_size_gb`). The `SKYPILOT_POD_MEMORY_*` overrides and the
-//! conversion to GiB are done by the binding.
+//! (spec: `get_mem_size_gb`). The `SKYPILOT_POD_MEMORY_*` overrides are
+//! [`crate::overrides`].
 
 use std::path::Path;
 
 use crate::cgroup::{self, Controller, Version};
 
-/// Total physical memory in bytes: `sysinfo(2)` `totalram * mem_unit`; if that
-/// fails, `MemTotal` from `<root>/proc/meminfo`; `None` if neither answers.
+/// `get_mem_size_gb()` without the overrides, in bytes, by this platform's
+/// rules: on Linux [`mem_size_bytes`] of the real root; elsewhere (macOS,
+/// other Unix: no cgroups, no `/proc`) the physical total
+/// ([`physical_bytes_without_proc`]). `None`: the caller raises `OSError`.
+pub fn host_mem_size_bytes() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    return mem_size_bytes(Path::new("/"));
+    #[cfg(not(target_os = "linux"))]
+    return physical_bytes_without_proc(sysctl_memsize(), sysconf_physical_memory());
+}
+
+/// Platforms other than Linux: `sysctl hw.memsize` when it answers (macOS),
+/// else `sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGE_SIZE)`, `(pages,
+/// page_size)` as `sysconf` returned them (`-1` or 0: no answer).
+pub fn physical_bytes_without_proc(memsize: Option<u64>, sysconf: (i64, i64)) -> Option<u64> {
+    if let Some(bytes) = memsize.filter(|&bytes| bytes > 0) {
+        return Some(bytes);
+    }
+    let (pages, page_size) = sysconf;
+    let pages = u64::try_from(pages).ok().filter(|&n| n > 0)?;
+    let page_size = u64::try_from(page_size).ok().filter(|&n| n > 0)?;
+    pages.checked_mul(page_size)
+}
+
+/// `sysctl hw.memsize` (macOS): total RAM in bytes; `None` if the call fails.
+#[cfg(target_vendor = "apple")]
+fn sysctl_memsize() -> Option<u64> {
+    let mut bytes: u64 = 0;
+    let mut size = std::mem::size_of::<u64>();
+    // SAFETY: the name is NUL-terminated; `bytes` is a writable u64 and
+    // `size` holds its size, which is what hw.memsize (a uint64) fills in.
+    let result = unsafe {
+        libc::sysctlbyname(
+            c"hw.memsize".as_ptr(),
+            std::ptr::addr_of_mut!(bytes).cast(),
+            &mut size,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    (result == 0 && size == std::mem::size_of::<u64>()).then_some(bytes)
+}
+
+/// Other Unix (not Linux, not Apple): no `hw.memsize`; `sysconf` decides.
+#[cfg(not(any(target_os = "linux", target_vendor = "apple")))]
+fn sysctl_memsize() -> Option<u64> {
+    None
+}
+
+/// `(sysconf(_SC_PHYS_PAGES), sysconf(_SC_PAGE_SIZE))`.
+#[cfg(not(target_os = "linux"))]
+fn sysconf_physical_memory() -> (i64, i64) {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let (pages, page_size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    // `c_long`: i64 here, i32 on 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    (i64::from(pages), i64::from(page_size))
+}
+
+/// Linux: total physical memory in bytes: `sysinfo(2)` `totalram *
+/// mem_unit`; if that fails, `MemTotal` from `<root>/proc/meminfo`; `None`
+/// if neither answers.
+#[cfg(target_os = "linux")]
 pub fn total_memory_bytes(root: &Path) -> Option<u64> {
     sysinfo_total_bytes().or_else(|| meminfo_total_bytes(root))
 }
 
 /// `sysinfo(2)`'s total RAM; a failed call, an overflow or zero is `None`.
+#[cfg(target_os = "linux")]
 fn sysinfo_total_bytes() -> Option<u64> {
     // SAFETY: an all-zero `struct sysinfo` is valid; the kernel fills it in.
     let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
@@ -55,14 +122,17 @@ pub fn cgroup_memory_limit(root: &Path, physical: Option<u64>) -> Option<u64> {
         .min()
 }
 
-/// `min(total physical memory, cgroup limit)`; the limit alone when the total
-/// is unknown; `None` when neither is known (the binding raises `OSError`).
+/// Linux: `min(total physical memory, cgroup limit)`; the limit alone when
+/// the total is unknown; `None` when neither is known (the binding raises
+/// `OSError`).
+#[cfg(target_os = "linux")]
 pub fn mem_size_bytes(root: &Path) -> Option<u64> {
     let total = total_memory_bytes(root);
     smaller_known(total, cgroup_memory_limit(root, total))
 }
 
 /// The smaller of two optional sizes, or whichever one is known.
+#[cfg(target_os = "linux")]
 fn smaller_known(total: Option<u64>, limit: Option<u64>) -> Option<u64> {
     match (total, limit) {
         (Some(total), Some(limit)) => Some(total.min(limit)),
@@ -93,7 +163,7 @@ fn level_limit(version: Version, dir: &Path, physical: Option<u64>) -> Option<u6
     (limit > 0).then_some(limit)
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
@@ -101,6 +171,35 @@ mod tests {
         let path = root.join(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, content).unwrap();
+    }
+
+    #[test]
+    fn without_proc_hw_memsize_wins_then_sysconf() {
+        let gib = 1u64 << 30;
+        assert_eq!(
+            physical_bytes_without_proc(Some(16 * gib), (1, 4096)),
+            Some(16 * gib)
+        );
+        assert_eq!(
+            physical_bytes_without_proc(None, (262_144, 4096)),
+            Some(gib)
+        );
+        assert_eq!(
+            physical_bytes_without_proc(Some(0), (262_144, 4096)),
+            Some(gib)
+        );
+        assert_eq!(physical_bytes_without_proc(None, (-1, 4096)), None);
+        assert_eq!(physical_bytes_without_proc(None, (262_144, -1)), None);
+        assert_eq!(physical_bytes_without_proc(None, (0, 4096)), None);
+        assert_eq!(
+            physical_bytes_without_proc(None, (i64::MAX, i64::MAX)),
+            None
+        );
+    }
+
+    #[test]
+    fn host_size_is_the_linux_rule_here() {
+        assert_eq!(host_mem_size_bytes(), mem_size_bytes(Path::new("/")));
     }
 
     #[test]

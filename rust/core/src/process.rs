@@ -2,7 +2,18 @@
 
 use std::path::Path;
 
-/// True when process `pid` exists and is not a zombie.
+/// `is_process_alive(pid)` by this platform's rules: on Linux
+/// [`is_process_alive`] under the real root; elsewhere (no `/proc`) only
+/// `kill(pid, 0)`, so a zombie counts as alive there.
+pub fn host_is_process_alive(pid: i32) -> bool {
+    #[cfg(target_os = "linux")]
+    return is_process_alive(Path::new("/"), pid);
+    #[cfg(not(target_os = "linux"))]
+    return pid > 0 && signal_zero_says_alive(pid);
+}
+
+/// True when process `pid` exists and is not a zombie (the Linux rule, under
+/// `root`; fixture trees give their own `proc/`).
 ///
 /// Reads `<root>/proc/<pid>/stat`: the state is the first non-whitespace
 /// byte after the **last** `)` (the command name in parentheses may itself
@@ -35,10 +46,18 @@ fn stat_state(stat: &[u8]) -> Option<u8> {
 fn signal_zero_says_alive(pid: i32) -> bool {
     // SAFETY: signal 0 performs only the existence and permission checks;
     // `pid > 0` addresses a single process.
-    if unsafe { libc::kill(pid, 0) } == 0 {
-        return true;
-    }
-    std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    let result = if unsafe { libc::kill(pid, 0) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error().raw_os_error())
+    };
+    alive_after_signal_zero(result)
+}
+
+/// What `kill(pid, 0)` proves: success or `EPERM` (it exists), or any other
+/// error (not proven dead) → alive; `ESRCH` → dead.
+pub fn alive_after_signal_zero(result: Result<(), Option<i32>>) -> bool {
+    result.err().flatten() != Some(libc::ESRCH)
 }
 
 #[cfg(test)]
@@ -54,6 +73,23 @@ mod tests {
         assert_eq!(stat_state(b"42 (sleep"), None);
         assert_eq!(stat_state(b"42 (sleep)   "), None);
         assert_eq!(stat_state(b""), None);
+    }
+
+    #[test]
+    fn only_esrch_proves_death() {
+        assert!(alive_after_signal_zero(Ok(())));
+        assert!(alive_after_signal_zero(Err(Some(libc::EPERM))));
+        assert!(alive_after_signal_zero(Err(Some(libc::EINVAL))));
+        assert!(alive_after_signal_zero(Err(None)));
+        assert!(!alive_after_signal_zero(Err(Some(libc::ESRCH))));
+    }
+
+    #[test]
+    fn host_rule_follows_the_real_process_table() {
+        let pid = i32::try_from(std::process::id()).unwrap();
+        assert!(host_is_process_alive(pid));
+        assert!(!host_is_process_alive(0));
+        assert!(!host_is_process_alive(-1));
     }
 
     #[test]

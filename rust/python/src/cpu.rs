@@ -1,16 +1,13 @@
 //! `get_cpu_count()`.
 
-use std::path::Path;
-
-use pyo3::exceptions::{PyOverflowError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyFloat, PyInt, PyTuple};
+use pyo3::types::{PyInt, PyTuple};
 use sky_rs_core::cpu;
+use sky_rs_core::overrides::{self, CpuLimit, CPU_CORE_LIMIT};
 
 use crate::functions::Function;
 use crate::guard::{guarded, Answer, Failure};
-
-const CPU_LIMIT_VARIABLE: &str = "SKYPILOT_POD_CPU_CORE_LIMIT";
 
 #[pyfunction]
 pub fn get_cpu_count(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
@@ -23,39 +20,24 @@ pub fn get_cpu_count(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
 }
 
 fn cpu_count(py: Python<'_>) -> Answer<Bound<'_, PyAny>> {
-    if let Some(value) = crate::interp::environ_get(py, CPU_LIMIT_VARIABLE)? {
-        return cpus_from_override(py, &value);
+    if let Some(value) = crate::interp::environ_get(py, CPU_CORE_LIMIT)? {
+        let limit = crate::interp::float_of(&value)?.and_then(overrides::cpu_limit);
+        return match limit {
+            Some(CpuLimit::Count(cpus)) => Ok(PyInt::new(py, cpus).into_any()),
+            Some(CpuLimit::Beyond64Bits(whole)) => Ok(int_of_float(py, whole)?),
+            None => Err(Failure::Raise(PyValueError::new_err(format!(
+                "{CPU_CORE_LIMIT}={} is not a finite number",
+                value.repr()?.to_cow()?
+            )))),
+        };
     }
-    let count = crate::shutdown::detach(py, || cpu::cpu_count(Path::new("/")));
+    let count = crate::shutdown::detach(py, cpu::host_cpu_count);
     Ok(PyInt::new(py, count).into_any())
 }
 
-/// `max(int(float(value)), 1)` with Python's own `float()` and `int()`.
-fn cpus_from_override<'py>(
-    py: Python<'py>,
-    value: &Bound<'py, PyAny>,
-) -> Answer<Bound<'py, PyAny>> {
-    let parsed = py
-        .get_type::<PyFloat>()
-        .call1((value,))
-        .and_then(|number| py.get_type::<PyInt>().call1((number,)));
-    match parsed {
-        Ok(cpus) => {
-            if cpus.lt(1)? {
-                Ok(PyInt::new(py, 1).into_any())
-            } else {
-                Ok(cpus)
-            }
-        }
-        Err(err)
-            if err.is_instance_of::<PyValueError>(py)
-                || err.is_instance_of::<PyOverflowError>(py) =>
-        {
-            Err(Failure::Raise(PyValueError::new_err(format!(
-                "{CPU_LIMIT_VARIABLE}={} is not a finite number",
-                value.repr()?.to_cow()?
-            ))))
-        }
-        Err(err) => Err(Failure::Raise(err)),
-    }
+/// The exact Python `int` of an integral, finite float (`int(1e30)`).
+fn int_of_float(py: Python<'_>, whole: f64) -> PyResult<Bound<'_, PyAny>> {
+    // SAFETY: the GIL is held; PyLong_FromDouble returns a new reference or
+    // NULL with an exception set, which `from_owned_ptr_or_err` turns into Err.
+    unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyLong_FromDouble(whole)) }
 }

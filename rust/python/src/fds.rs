@@ -11,12 +11,6 @@ use crate::guard::{guarded, Answer};
 use crate::parallel::parallel_threads;
 use crate::paths::{os_error, require_path, PathArg, PathOp};
 
-/// Below this soft `RLIMIT_NOFILE`, warn (once per process, in Python).
-const LOW_FD_LIMIT: u64 = 1024;
-/// Descriptors kept for everything but rsync.
-const FD_RESERVE: i128 = 100;
-const MIN_FD_PER_RSYNC: u64 = 5;
-
 #[pyfunction]
 #[pyo3(signature = (common_file_mounts, cloud_str = None))]
 pub fn get_max_workers_for_file_mounts<'py>(
@@ -52,12 +46,16 @@ fn max_workers<'py>(
     }
     require_optional_str(cloud_str, "cloud_str")?;
     let fd_limit = crate::shutdown::detach(py, fds::fd_soft_limit);
-    if fd_limit < LOW_FD_LIMIT {
+    if fds::is_low_fd_limit(fd_limit) {
+        // Stays a Python call: the warning is a `logging` record on the
+        // `sky_rs` logger, and "once per process" must hold whichever backend
+        // calls, so both share the reference's flag (a Rust-side flag would
+        // let each backend warn once).
         crate::interp::fallback_module(py)?
             .getattr("_warn_low_fd_limit")?
             .call1((fd_limit,))?;
     }
-    let mut fd_per_rsync = MIN_FD_PER_RSYNC;
+    let mut estimates = Vec::with_capacity(sources.len());
     for source in &sources {
         // os.path.isdir(): any error (unencodable, NUL, missing) is False.
         let Some(path) = source.os_path() else {
@@ -71,17 +69,13 @@ fn max_workers<'py>(
             }
         });
         match listed {
-            Ok(Some(estimate)) => fd_per_rsync = fd_per_rsync.max(estimate),
+            Ok(Some(estimate)) => estimates.push(estimate),
             Ok(None) => {}
             Err(err) => return Err(os_error(py, &err, Some(source.filename()))),
         }
     }
-    // Python's floor division: a limit below the reserve gives 1 worker.
-    let workers = (i128::from(fd_limit) - FD_RESERVE)
-        .div_euclid(i128::from(fd_per_rsync))
-        .max(1);
-    let threads = i128::from(parallel_threads(py, cloud_str)?);
-    Ok(PyInt::new(py, workers.min(threads) as i64).into_any())
+    let threads = parallel_threads(py, cloud_str)?;
+    Ok(PyInt::new(py, fds::max_workers(fd_limit, estimates, threads)).into_any())
 }
 
 #[pyfunction]

@@ -38,13 +38,9 @@ fn format<'py>(
     num: &Bound<'py, PyAny>,
     precision: &Arg<'py, i64>,
 ) -> Answer<Bound<'py, PyAny>> {
-    let is_float = num.is_instance_of::<PyFloat>();
-    if !is_float && !num.is_instance_of::<PyInt>() {
-        return Err(type_error(format!(
-            "num must be an int or a float, not {}",
-            type_name(num)?
-        )));
-    }
+    // The contract checks `precision` first, for every `num`: its type, then
+    // its value, and only then the type of `num` (`format_float('x', -1)` is
+    // a ValueError).
     let precision_value = match precision {
         Arg::Default(value) => IntValue::Small(*value),
         Arg::Given(object) => {
@@ -58,6 +54,13 @@ fn format<'py>(
             value
         }
     };
+    let is_float = num.is_instance_of::<PyFloat>();
+    if !is_float && !num.is_instance_of::<PyInt>() {
+        return Err(type_error(format!(
+            "num must be an int or a float, not {}",
+            type_name(num)?
+        )));
+    }
     if let Ok(flag) = num.cast::<PyBool>() {
         let text = if flag.is_true() { "True" } else { "False" };
         return Ok(PyString::new(py, text).into_any());

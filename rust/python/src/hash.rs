@@ -1,4 +1,4 @@
-//! `hash_file(path, hash_alg)` -> `sky_rs.fallback.FileDigest`.
+//! `hash_file(path, hash_alg)` -> `sky_rs._digest.FileDigest`.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -85,7 +85,7 @@ fn hash<'py>(
         }
         None => hash_in_python(py, &hasher, &mut file, path.filename())?,
     };
-    let file_digest = crate::interp::fallback_module(py)?.getattr("FileDigest")?;
+    let file_digest = crate::interp::file_digest_class(py)?;
     Ok(file_digest.call1((name, digest, digest_size, block_size))?)
 }
 

@@ -1,9 +1,11 @@
 //! Objects of the running interpreter that the binding calls into, so that
 //! its answers follow Python's own semantics (codecs, `int()`, `os`).
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyModule, PyType};
+use pyo3::types::{PyFloat, PyModule, PyString, PyType};
+use sky_rs_core::overrides::{self, FloatText};
 
 static OS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 static MAPPING: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -14,6 +16,12 @@ static STR_LOWER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 pub fn os(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     OS.get_or_try_init(py, || py.import("os").map(Bound::unbind))
         .map(|module| module.bind(py))
+}
+
+/// `sky_rs._digest.FileDigest`, the class both backends return from
+/// `hash_file`; looked up in `sys.modules` on every use, like the fallback.
+pub fn file_digest_class(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    py.import("sky_rs._digest")?.getattr("FileDigest")
 }
 
 /// `sky_rs.fallback`, looked up in `sys.modules` on every use so that a
@@ -55,4 +63,27 @@ pub fn str_lower(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 pub fn environ_get<'py>(py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
     let value = os(py)?.getattr("environ")?.call_method1("get", (name,))?;
     Ok((!value.is_none()).then_some(value))
+}
+
+/// `float(value)` by the contract's grammar: an exact `str` of ASCII text is
+/// parsed by the core ([`overrides::parse_float`]); anything else (Unicode
+/// digits or spaces, a `str` subclass, a non-`str` put into a replaced
+/// `os.environ`) by the interpreter's own `float()`. `None` where `float()`
+/// raises `ValueError`; any other exception is raised.
+pub fn float_of(value: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
+    if let Ok(text) = value.cast_exact::<PyString>() {
+        if let Ok(text) = text.to_cow() {
+            match overrides::parse_float(&text) {
+                FloatText::Parsed(number) => return Ok(Some(number)),
+                FloatText::Invalid => return Ok(None),
+                FloatText::AskInterpreter => {}
+            }
+        }
+    }
+    let py = value.py();
+    match py.get_type::<PyFloat>().call1((value,)) {
+        Ok(number) => Ok(Some(number.cast_into::<PyFloat>()?.value())),
+        Err(err) if err.is_instance_of::<PyValueError>(py) => Ok(None),
+        Err(err) => Err(err),
+    }
 }

@@ -1,17 +1,14 @@
 //! `get_mem_size_gb()`.
 
-use std::path::Path;
-
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyTuple};
 use sky_rs_core::memory;
+use sky_rs_core::overrides::{self, MemoryRejected, MEMORY_BYTES_LIMIT, MEMORY_GB_LIMIT};
 
 use crate::functions::Function;
 use crate::guard::{guarded, Answer, Failure};
 
-const GB_VARIABLE: &str = "SKYPILOT_POD_MEMORY_GB_LIMIT";
-const BYTES_VARIABLE: &str = "SKYPILOT_POD_MEMORY_BYTES_LIMIT";
 const GIB: f64 = 1_073_741_824.0;
 
 #[pyfunction]
@@ -25,15 +22,25 @@ pub fn get_mem_size_gb(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
 }
 
 fn mem_size_gb(py: Python<'_>) -> Answer<Bound<'_, PyAny>> {
-    if let Some(value) = crate::interp::environ_get(py, GB_VARIABLE)? {
-        let gib = positive_float(py, &value, GB_VARIABLE)?;
-        return Ok(PyFloat::new(py, gib).into_any());
+    for (name, in_bytes) in [(MEMORY_GB_LIMIT, false), (MEMORY_BYTES_LIMIT, true)] {
+        if let Some(value) = crate::interp::environ_get(py, name)? {
+            let number = crate::interp::float_of(&value)?;
+            return match overrides::memory_gib(number, in_bytes) {
+                Ok(gib) => Ok(PyFloat::new(py, gib).into_any()),
+                Err(rejected) => {
+                    let why = match rejected {
+                        MemoryRejected::NotANumber => "is not a number",
+                        MemoryRejected::NotFinitePositive => "must be a finite number above 0",
+                    };
+                    Err(Failure::Raise(PyValueError::new_err(format!(
+                        "{name}={} {why}",
+                        value.repr()?.to_cow()?
+                    ))))
+                }
+            };
+        }
     }
-    if let Some(value) = crate::interp::environ_get(py, BYTES_VARIABLE)? {
-        let bytes = positive_float(py, &value, BYTES_VARIABLE)?;
-        return Ok(PyFloat::new(py, bytes / GIB).into_any());
-    }
-    match crate::shutdown::detach(py, || memory::mem_size_bytes(Path::new("/"))) {
+    match crate::shutdown::detach(py, memory::host_mem_size_bytes) {
         // u64 -> f64 rounds to nearest like Python's int / int, and dividing
         // by a power of two is exact, so this equals `bytes / 1024**3`.
         Some(bytes) => Ok(PyFloat::new(py, bytes as f64 / GIB).into_any()),
@@ -41,25 +48,4 @@ fn mem_size_gb(py: Python<'_>) -> Answer<Bound<'_, PyAny>> {
             "cannot determine the memory size: no physical total and no cgroup limit",
         ))),
     }
-}
-
-/// `float(text)` that is finite and above 0 (the reference's `_positive_float`).
-fn positive_float(py: Python<'_>, text: &Bound<'_, PyAny>, name: &str) -> Answer<f64> {
-    let value = match py.get_type::<PyFloat>().call1((text,)) {
-        Ok(value) => value.cast_into::<PyFloat>().map_err(PyErr::from)?.value(),
-        Err(err) if err.is_instance_of::<PyValueError>(py) => {
-            return Err(Failure::Raise(PyValueError::new_err(format!(
-                "{name}={} is not a number",
-                text.repr()?.to_cow()?
-            ))))
-        }
-        Err(err) => return Err(Failure::Raise(err)),
-    };
-    if !value.is_finite() || value <= 0.0 {
-        return Err(Failure::Raise(PyValueError::new_err(format!(
-            "{name}={} must be a finite number above 0",
-            text.repr()?.to_cow()?
-        ))));
-    }
-    Ok(value)
 }

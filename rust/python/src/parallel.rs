@@ -2,6 +2,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyString, PyTuple};
+use sky_rs_core::cpu;
 
 use crate::checks::require_optional_str;
 use crate::functions::Function;
@@ -29,35 +30,36 @@ pub fn get_parallel_threads<'py>(
     )
 }
 
-/// `max(4, cpus - 1) * (4 if cloud_str.lower() == 'kubernetes' else 1)` with
-/// `cpus = os.cpu_count() or 1` from the running interpreter. `cloud_str`
-/// has been checked to be `None` or a `str`.
-pub fn parallel_threads(py: Python<'_>, cloud_str: Option<&Bound<'_, PyAny>>) -> Answer<i64> {
+/// [`cpu::parallel_threads`] with `os.cpu_count()` of the running
+/// interpreter (3.13+ honours `PYTHON_CPU_COUNT` and `-X cpu_count`).
+/// `cloud_str` has been checked to be `None` or a `str`.
+pub fn parallel_threads(py: Python<'_>, cloud_str: Option<&Bound<'_, PyAny>>) -> Answer<u64> {
     let answer = crate::interp::os(py)?.getattr("cpu_count")?.call0()?;
-    let cpus: i64 = if answer.is_truthy()? {
-        answer.extract().map_err(|err| {
-            Failure::Internal(format!("os.cpu_count() gave a value Rust can't use: {err}"))
-        })?
+    let cpus: Option<u64> = if answer.is_none() {
+        None
     } else {
-        1
+        Some(answer.extract().map_err(|err| {
+            Failure::Internal(format!("os.cpu_count() gave a value Rust can't use: {err}"))
+        })?)
     };
-    let multiplier = match cloud_str {
-        Some(text) if !text.is_none() && is_kubernetes(py, text)? => 4,
-        _ => 1,
+    let on_kubernetes = match cloud_str {
+        Some(text) if !text.is_none() => is_kubernetes(py, text)?,
+        _ => false,
     };
-    4i64.max(cpus.saturating_sub(1))
-        .checked_mul(multiplier)
+    cpu::parallel_threads(cpus, on_kubernetes)
         .ok_or_else(|| Failure::Internal("thread count overflows 64 bits".to_owned()))
 }
 
-/// `str.lower(text) == 'kubernetes'`: ASCII in Rust, anything else through
-/// Python's full Unicode lowercasing (`'\u212a'.lower() == 'k'`).
+/// `str.lower(text) == 'kubernetes'`: ASCII in the core, anything else
+/// through Python's full Unicode lowercasing (`'\u212a'.lower() == 'k'`).
 fn is_kubernetes(py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<bool> {
     if let Ok(string) = text.cast::<PyString>() {
-        if let Ok(utf8) = string.to_cow() {
-            if utf8.is_ascii() {
-                return Ok(utf8.eq_ignore_ascii_case("kubernetes"));
-            }
+        if let Some(answer) = string
+            .to_cow()
+            .ok()
+            .and_then(|text| cpu::is_kubernetes_ascii(&text))
+        {
+            return Ok(answer);
         }
     }
     let lowered = crate::interp::str_lower(py)?.call1((text,))?;

@@ -1,6 +1,7 @@
-//! `is_process_alive(pid)` and the fixture helper `_is_process_alive_at(root, pid)`.
+//! `is_process_alive(pid)` and the fixture helper `_is_process_alive_at(root, pid)`
+//! (the Linux rule under a fixture root, on every platform).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyTuple};
@@ -23,7 +24,11 @@ pub fn is_process_alive<'py>(
     guarded(
         py,
         Function::IsProcessAlive,
-        || alive_at(py, Path::new("/").to_path_buf(), pid),
+        || {
+            let pid = checked_pid(pid)?;
+            let alive = crate::shutdown::detach(py, || process::host_is_process_alive(pid));
+            Ok(PyBool::new(py, alive).to_owned().into_any())
+        },
         || PyTuple::new(py, [pid]),
     )
 }

@@ -7,10 +7,13 @@ rebinds with ``reload_config()`` and the fixture restores the default after.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import threading
 import warnings
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -270,3 +273,32 @@ def test_backend_info_reports_the_native_build() -> None:
     assert native["version"] == sky_rs.__version__
     assert native["profile"] in {"release", "debug"}
     assert isinstance(native["features"], list)
+
+
+PURE_PYTHON_IMPORT = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import sky_rs
+assert sky_rs.__file__.startswith(sys.argv[1]), sky_rs.__file__
+assert sky_rs.base36_encode("ff") == "73"
+print(json.dumps(sky_rs.backend_info()))
+"""
+
+
+def test_an_installation_without_the_native_module_says_so(tmp_path: Path) -> None:
+    # The pure-Python wheel (py3-none-any): the same package without _native.
+    installed = Path(sky_rs.__file__).parent
+    copy = tmp_path / "sky_rs"
+    shutil.copytree(installed, copy, ignore=shutil.ignore_patterns("_native.*.so", "_native.so"))
+    assert not [
+        name for name in os.listdir(copy) if name.startswith("_native.") and name.endswith(".so")
+    ]
+    out = subprocess.run(
+        [sys.executable, "-c", PURE_PYTHON_IMPORT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    info = json.loads(out)
+    assert info["backend"] == "python"
+    assert "not part of this installation" in info["reason"]

@@ -131,7 +131,7 @@ CASES += [
     ("format_float", lambda p: (None, 1), TypeError),
     ("format_float", lambda p: (1.5, "1"), TypeError),
     ("format_float", lambda p: (1.5, 1.0), TypeError),
-    ("format_float", lambda p: ("x", -1), TypeError),
+    ("format_float", lambda p: ("x", 1.0), TypeError),
     ("truncate_long_string", lambda p: (None,), TypeError),
     ("truncate_long_string", lambda p: (b"bytes", 3), TypeError),
     ("truncate_long_string", lambda p: ("abc", "3"), TypeError),
@@ -172,6 +172,9 @@ CASES += [
     ("format_float", lambda p: (1.5, 2**31), ValueError),
     ("format_float", lambda p: (1.5, 10**30), ValueError),
     ("format_float", lambda p: (1, -(10**30)), ValueError),
+    # precision is checked first, for every num.
+    ("format_float", lambda p: ("x", -1), ValueError),
+    ("format_float", lambda p: (None, -3), ValueError),
     ("truncate_long_string", lambda p: ("abc", -1), ValueError),
     ("truncate_long_string", lambda p: ("abc", -(10**30)), ValueError),
     ("is_process_alive", lambda p: (0,), ValueError),

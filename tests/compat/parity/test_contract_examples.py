@@ -296,7 +296,12 @@ def test_format_float_nan_at_the_largest_precision_is_what_python_says(parity: P
 
 
 def test_format_float_errors(parity: Parity) -> None:
-    parity.raises(TypeError, "format_float", "x", -1)
+    # precision is checked first, for every num (type, then value), num's type after it.
+    parity.raises(ValueError, "format_float", "x", -1)
+    parity.raises(ValueError, "format_float", None, -3)
+    parity.raises(ValueError, "format_float", 1 + 2j, -(2**70))
+    parity.raises(TypeError, "format_float", "x", 1.0)
+    parity.raises(TypeError, "format_float", "x", 1)
     parity.raises(TypeError, "format_float", 1.5, 1.0)
     parity.raises(TypeError, "format_float", 1.5, None)
     parity.raises(ValueError, "format_float", 1.5, -1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib
 import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +25,8 @@ def test_file_digest_api(parity: Parity, tmp_path: Path, backend: str) -> None:
     reference = hashlib.sha256(path.read_bytes())
 
     assert type(digest) is parity.python.FileDigest
+    # Its own module, re-exported by the reference where it always was.
+    assert type(digest) is importlib.import_module("sky_rs._digest").FileDigest
     assert (digest.name, digest.digest_size, digest.block_size) == ("sha256", 32, 64)
     assert digest.digest() == reference.digest()
     assert digest.hexdigest() == reference.hexdigest()

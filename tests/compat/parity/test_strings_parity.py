@@ -218,10 +218,21 @@ def test_format_float_bad_precision(parity: Parity, num: object, precision: obje
         st.binary(max_size=4),
         st.lists(st.floats(), max_size=2),
     ),
-    precision=st.one_of(st.integers(-3, 3), st.none()),
+    precision=st.one_of(st.integers(0, 3), st.none()),
 )
 def test_format_float_wrong_num_type(parity: Parity, num: object, precision: object) -> None:
     parity.raises(TypeError, "format_float", num, precision)
+
+
+@given(
+    num=st.one_of(st.text(max_size=5), st.none(), st.complex_numbers(), st.binary(max_size=4)),
+    precision=st.integers(max_value=-1),
+)
+def test_format_float_negative_precision_before_num_type(
+    parity: Parity, num: object, precision: int
+) -> None:
+    # precision is checked first, for every num.
+    parity.raises(ValueError, "format_float", num, precision)
 
 
 class LoudFloat(float):

@@ -72,6 +72,23 @@ NUMBER_TEXTS = [
     "\u00bd",
     "١٢٣",
     "𝟗",
+    # ASCII corners of float()'s grammar, which the Rust core parses itself.
+    "\x1c3",
+    "3\x1f",
+    "\x0b3\x0c\r",
+    "1_0.2_5e1_0",
+    "1._5",
+    "1_.5",
+    "1e_5",
+    "1.",
+    ".5",
+    ".",
+    "1e",
+    "+nan",
+    "iNfInItY",
+    "1e30",
+    "18446744073709551616",
+    "18446744073709551615.9",
 ]
 env_texts = st.one_of(
     st.sampled_from(NUMBER_TEXTS),
