@@ -10,9 +10,9 @@ from typing import List
 import pytest
 from rich.console import Console
 
-from sky_matrix import html_report, junit, store, table
-from sky_matrix.errors import UsageError
-from sky_matrix.model import Cell, CellResult, Interpreter, RunPaths
+from sky_matrix.core.errors import UsageError
+from sky_matrix.core.model import Cell, CellResult, Interpreter, RunPaths
+from sky_matrix.report import html_report, junit, store, table
 
 PYTEST_JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" errors="0" failures="1" skipped="1" tests="4" time="1.2">

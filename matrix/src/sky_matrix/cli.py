@@ -17,12 +17,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from rich.console import Console
 
-from sky_matrix import envs, html_report, junit, listing, staging, store, table, wheelcache
-from sky_matrix.config import load_project_config
-from sky_matrix.discovery import Discovery, discover
-from sky_matrix.errors import EXIT_USAGE, UsageError
-from sky_matrix.model import CellResult, RunPaths
-from sky_matrix.plan import (
+from sky_matrix.build import host_wheel, venvs
+from sky_matrix.config.project import load_project_config
+from sky_matrix.core.errors import EXIT_USAGE, UsageError
+from sky_matrix.core.model import CellResult, RunPaths
+from sky_matrix.execute import staging
+from sky_matrix.execute.platforms import Platform, host_and_docker_platforms
+from sky_matrix.execute.scheduler import RunContext, execute
+from sky_matrix.plan.discovery import Discovery, discover
+from sky_matrix.plan.planner import (
     PlannedCell,
     Selection,
     full_plan,
@@ -30,9 +33,8 @@ from sky_matrix.plan import (
     parse_shard,
     select,
 )
-from sky_matrix.platforms import Platform, host_and_docker_platforms
-from sky_matrix.progress import LiveProgress, make_console
-from sky_matrix.runner import RunContext, execute
+from sky_matrix.report import html_report, junit, listing, store, table
+from sky_matrix.report.progress import LiveProgress, make_console
 
 COMMANDS = ("run", "build", "pytest")
 CANARIES = ("segfault", "hang", "oom", "abort")
@@ -165,17 +167,17 @@ def _root(args: argparse.Namespace) -> Path:
 def cmd_build(args: argparse.Namespace) -> int:
     root = _root(args)
     try:
-        wheel, _cached, _seconds = wheelcache.build_wheel(
+        wheel, _cached, _seconds = host_wheel.build_wheel(
             root, log=lambda m: print(m, file=sys.stderr), force=args.force
         )
-    except wheelcache.BuildError as exc:
+    except host_wheel.BuildError as exc:
         raise UsageError(str(exc)) from None
     print(wheel)
     return 0
 
 
 def cmd_pytest(args: argparse.Namespace, pytest_args: List[str]) -> int:
-    """Run the given test paths from a temporary copy (see sky_matrix.staging)."""
+    """Run the given test paths from a temporary copy (see sky_matrix.execute.staging)."""
     root = _root(args)
     try:
         return staging.run_staged(root, args.paths, pytest_args)
@@ -282,9 +284,9 @@ def prepare(args: argparse.Namespace, planned: Planned, console: Console) -> int
             continue
         seen[interp.short] = True
         try:
-            base = envs.ensure_base_env(interp, ctx.requirements, ctx.env_cache, log=console.print)
+            base = venvs.ensure_base_env(interp, ctx.requirements, ctx.env_cache, log=console.print)
             console.print(f"env {interp.short}: {'cached' if base.cached else 'built'} {base.path}")
-        except envs.EnvError as exc:
+        except venvs.EnvError as exc:
             failures += 1
             console.print(f"[red]env {interp.short}: {exc}[/]")
     for platform in {
@@ -406,7 +408,7 @@ def run_metadata(
         "seconds": round(time.time() - started, 1),
         "project_root": str(planned.root),
         "wheel": str(wheel) if wheel else None,
-        "wheel_key": wheelcache.source_key(planned.root),
+        "wheel_key": host_wheel.source_key(planned.root),
         "build_seconds": round(ctx.build_seconds, 2),
         "jobs": jobs,
         "cores": cores,

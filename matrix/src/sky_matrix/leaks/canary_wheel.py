@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable, List
 
-from sky_matrix import wheelcache
+from sky_matrix.build import host_wheel
 
 FEATURE = "leak-canary"
 
@@ -23,8 +23,8 @@ class CanaryBuildError(Exception):
 
 
 def default_out_dir(project_root: Path) -> Path:
-    key = wheelcache.source_key(project_root)
-    return wheelcache.cache_root(project_root) / "leak-canary" / key
+    key = host_wheel.source_key(project_root)
+    return host_wheel.cache_root(project_root) / "leak-canary" / key
 
 
 def build_command(maturin: List[str], out_dir: Path) -> List[str]:
@@ -41,13 +41,13 @@ def build_canary_wheel(
 ) -> Path:
     """The canary wheel for the current sources, built unless already there."""
     out_dir = out_dir or default_out_dir(project_root)
-    found = sorted(out_dir.glob(f"{wheelcache.WHEEL_DIST}-*.whl"))
+    found = sorted(out_dir.glob(f"{host_wheel.WHEEL_DIST}-*.whl"))
     if found and not force:
         log(f"canary wheel: reusing {found[-1]}")
         return found[-1]
     try:
-        command = list(maturin or wheelcache.maturin_command())
-    except wheelcache.BuildError as exc:
+        command = list(maturin or host_wheel.maturin_command())
+    except host_wheel.BuildError as exc:
         raise CanaryBuildError(str(exc)) from None
     scratch = out_dir.with_name(out_dir.name + ".building")
     shutil.rmtree(scratch, ignore_errors=True)
@@ -64,7 +64,7 @@ def build_canary_wheel(
             )  # fmt: skip
         except OSError as exc:
             raise CanaryBuildError(f"cannot run {argv[0]}: {exc}") from None
-    wheels = sorted(scratch.glob(f"{wheelcache.WHEEL_DIST}-*.whl"))
+    wheels = sorted(scratch.glob(f"{host_wheel.WHEEL_DIST}-*.whl"))
     if proc.returncode != 0 or not wheels:
         shutil.rmtree(scratch, ignore_errors=True)
         raise CanaryBuildError(

@@ -9,10 +9,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sky_matrix.discovery import Discovery, label_sort_key
-from sky_matrix.plan import PlannedCell
-from sky_matrix.platforms import Platform
-from sky_matrix.suites import SUITES, layout
+from sky_matrix.config.suites import SUITES, layout
+from sky_matrix.execute.platforms import Platform
+from sky_matrix.plan.discovery import Discovery, label_sort_key
+from sky_matrix.plan.planner import PlannedCell
 
 
 def render(

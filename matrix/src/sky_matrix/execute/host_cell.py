@@ -18,12 +18,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from sky_matrix import envs, junit, outcome
-from sky_matrix.model import Cell, CellResult, Interpreter
-from sky_matrix.suites import layout
+from sky_matrix.build import venvs
+from sky_matrix.config.suites import layout
+from sky_matrix.core.model import Cell, CellResult, Interpreter
+from sky_matrix.execute import outcome
+from sky_matrix.report import junit
 
 if TYPE_CHECKING:
-    from sky_matrix.runner import RunContext
+    from sky_matrix.execute.scheduler import RunContext
 
 STATS_SCRIPT = r"""
 import json, sys
@@ -71,7 +73,7 @@ def _cgroup_test_image() -> Optional[str]:
     that is already built is used: a host cell never waits for an image build.
     """
     try:
-        from sky_matrix import images
+        from sky_matrix.docker import images
     except ImportError:
         return None
     if not images.docker_status()[0]:
@@ -194,13 +196,13 @@ def run_host_cell(cell: Cell, interp: Interpreter, ctx: RunContext, workers: int
     try:
         t0 = time.monotonic()
         try:
-            base = envs.ensure_base_env(interp, ctx.requirements, ctx.env_cache, log=ctx.log)
+            base = venvs.ensure_base_env(interp, ctx.requirements, ctx.env_cache, log=ctx.log)
             result.durations["env_base"] = round(time.monotonic() - t0, 3)
             result.extra["env_cached"] = base.cached
             t1 = time.monotonic()
-            python = envs.make_cell_env(interp, base, scratch / "venv", wheel)
+            python = venvs.make_cell_env(interp, base, scratch / "venv", wheel)
             result.durations["env_cell"] = round(time.monotonic() - t1, 3)
-        except envs.EnvError as exc:
+        except venvs.EnvError as exc:
             result.reason = f"environment: {exc}"
             with open(log_path, "a", encoding="utf-8") as log:
                 log.write(f"ENVIRONMENT ERROR: {exc}\n")

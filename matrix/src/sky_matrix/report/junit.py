@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
-from sky_matrix.model import CellResult
-from sky_matrix.store import write_text_atomic
+from sky_matrix.core.model import CellResult
+from sky_matrix.report.store import write_text_atomic
 
 COUNT_KEYS = ("tests", "failures", "errors", "skipped")
 

@@ -14,8 +14,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
-from sky_matrix.errors import UsageError
-from sky_matrix.model import Cell, CellResult, Interpreter, RunPaths
+from sky_matrix.core.errors import UsageError
+from sky_matrix.core.model import Cell, CellResult, Interpreter, RunPaths
 
 REPORT_SCHEMA = 1
 

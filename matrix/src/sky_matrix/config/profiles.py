@@ -24,7 +24,7 @@ import dataclasses
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from sky_matrix.errors import UsageError
+from sky_matrix.core.errors import UsageError
 
 # Suites whose tests create restrictions themselves (cgroups, permissions) and need root.
 ROOT_SUITES = frozenset({"cgroup", "eperm"})

@@ -3,8 +3,8 @@
 A platform answers three questions for the planner and the scheduler: which
 interpreter labels it has (and why one is missing), which profiles a suite runs
 under on it, and how to run one cell. The host runs cells itself
-(`sky_matrix.hostcell`); a docker platform builds its image once, then hands
-each cell to `sky_matrix.containers.run_cell`.
+(`sky_matrix.execute.host_cell`); a docker platform builds its image once, then hands
+each cell to `sky_matrix.execute.container_cell.run_cell`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import dataclasses
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
-from sky_matrix.discovery import Discovery, planned_labels
-from sky_matrix.model import Cell, CellResult, Interpreter
+from sky_matrix.core.model import Cell, CellResult, Interpreter
+from sky_matrix.plan.discovery import Discovery, planned_labels
 
 if TYPE_CHECKING:
-    from sky_matrix.runner import RunContext
+    from sky_matrix.execute.scheduler import RunContext
 
 DEFAULT_PROFILE = "default"
 
@@ -77,7 +77,7 @@ class HostPlatform(Platform):
         return [DEFAULT_PROFILE]
 
     def run_cell(self, cell: Cell, slot: Slot, ctx: RunContext, workers: int) -> CellResult:
-        from sky_matrix.hostcell import run_host_cell
+        from sky_matrix.execute.host_cell import run_host_cell
 
         assert slot.interpreter is not None
         return run_host_cell(cell, slot.interpreter, ctx, workers)
@@ -87,22 +87,11 @@ def _label_of(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
-def container_modules_available() -> Optional[str]:
-    """None when the container side is importable, else why not."""
-    try:
-        import sky_matrix.containers
-        import sky_matrix.images
-        import sky_matrix.profiles  # noqa: F401
-    except ImportError as exc:
-        return f"container support not installed ({exc})"
-    return None
-
-
 class DockerPlatform(Platform):
     """One image. Its interpreters are the image's, known for sure once it is built."""
 
     def __init__(self, image: str, docker_unusable: Optional[str]) -> None:
-        from sky_matrix import images
+        from sky_matrix.docker import images
 
         self.image = image
         self.name = f"docker:{image}"
@@ -123,7 +112,7 @@ class DockerPlatform(Platform):
         return {label: Slot(label, None, None) for label in self.spec.pythons}
 
     def profiles(self, suite: str) -> List[str]:
-        from sky_matrix import profiles
+        from sky_matrix.config import profiles
 
         return [name for name, prof in profiles.PROFILES.items() if suite in prof.suites]
 
@@ -131,7 +120,7 @@ class DockerPlatform(Platform):
         return self._docker_unusable
 
     def prepare(self, ctx: RunContext) -> Optional[str]:
-        from sky_matrix import images
+        from sky_matrix.docker import images
 
         with self._lock:
             if not self._prepared:
@@ -141,19 +130,19 @@ class DockerPlatform(Platform):
                     self._failure = f"image {self.image} unavailable: {self.build.error}"
                 elif ctx.container_wheel() is None:
                     self._failure = (
-                        f"no manylinux wheel for containers: {ctx.container_wheel_error}"
+                        f"no manylinux wheel for container_cell: {ctx.container_wheel_error}"
                     )
             return self._failure
 
     def run_cell(self, cell: Cell, slot: Slot, ctx: RunContext, workers: int) -> CellResult:
-        from sky_matrix import containers
+        from sky_matrix.execute import container_cell
 
         assert slot.interpreter is not None
         wheel = ctx.container_wheel()
         assert wheel is not None
         cell_dir = ctx.paths.cell_dir(cell)
         with ctx.staged_suite(cell) as (suite_dir, rel_dirs):
-            return containers.run_cell(
+            return container_cell.run_cell(
                 cell,
                 slot.interpreter,
                 self.build,
@@ -172,11 +161,7 @@ def host_and_docker_platforms(
     platforms: List[Platform] = [HostPlatform(discovery)]
     if not want_docker:
         return platforms
-    missing = container_modules_available()
-    if missing:
-        log(f"docker platforms left out: {missing}")
-        return platforms
-    from sky_matrix import images
+    from sky_matrix.docker import images
 
     usable, why = images.docker_status()
     for image in images.IMAGES:

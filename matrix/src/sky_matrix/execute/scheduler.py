@@ -22,12 +22,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
-from sky_matrix import staging, store, wheelcache
-from sky_matrix.errors import UsageError
-from sky_matrix.model import Cell, CellResult, RunPaths
-from sky_matrix.plan import PlannedCell, matches
-from sky_matrix.platforms import Platform
-from sky_matrix.suites import SUITES, Suite, layout
+from sky_matrix.build import host_wheel
+from sky_matrix.config.suites import SUITES, Suite, layout
+from sky_matrix.core.errors import UsageError
+from sky_matrix.core.model import Cell, CellResult, RunPaths
+from sky_matrix.execute import staging
+from sky_matrix.execute.platforms import Platform
+from sky_matrix.plan.planner import PlannedCell, matches
+from sky_matrix.report import store
 
 PLUGIN_SOURCE = Path(__file__).with_name("cell_plugin") / "conftest.py"
 
@@ -69,8 +71,8 @@ class RunContext:
             self._host_wheel = self.wheel_override.resolve()
             return self._host_wheel
         try:
-            wheel, _cached, seconds = wheelcache.build_wheel(self.project_root, log=self.log)
-        except wheelcache.BuildError as exc:
+            wheel, _cached, seconds = host_wheel.build_wheel(self.project_root, log=self.log)
+        except host_wheel.BuildError as exc:
             raise UsageError(str(exc)) from None
         self.build_seconds = seconds
         self._host_wheel = wheel
@@ -89,11 +91,11 @@ class RunContext:
             if self.container_wheel_override is not None:
                 self._container_wheel = self.container_wheel_override.resolve()
                 return self._container_wheel
-            from sky_matrix import container_wheel
+            from sky_matrix.build import manylinux_wheel
 
-            out_dir = wheelcache.cache_root(self.project_root) / "manylinux"
+            out_dir = host_wheel.cache_root(self.project_root) / "manylinux"
             try:  # reuses a wheel verified for the same sources
-                self._container_wheel = container_wheel.build_manylinux_wheel(
+                self._container_wheel = manylinux_wheel.build_manylinux_wheel(
                     self.project_root, out_dir, self.log
                 )
             except Exception as exc:  # reported on every container cell

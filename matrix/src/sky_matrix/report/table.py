@@ -8,9 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sky_matrix.discovery import label_sort_key
-from sky_matrix.model import CellResult
-from sky_matrix.suites import SUITES
+from sky_matrix.config.suites import SUITES
+from sky_matrix.core.model import CellResult
+from sky_matrix.plan.discovery import label_sort_key
 
 Row = Tuple[str, str, str]  # platform, python label, profile
 

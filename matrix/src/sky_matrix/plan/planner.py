@@ -13,11 +13,11 @@ import fnmatch
 import json
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from sky_matrix.discovery import label_sort_key
-from sky_matrix.errors import UsageError
-from sky_matrix.model import Cell
-from sky_matrix.platforms import Platform, Slot
-from sky_matrix.suites import SUITES
+from sky_matrix.config.suites import SUITES
+from sky_matrix.core.errors import UsageError
+from sky_matrix.core.model import Cell
+from sky_matrix.execute.platforms import Platform, Slot
+from sky_matrix.plan.discovery import label_sort_key
 
 
 @dataclasses.dataclass

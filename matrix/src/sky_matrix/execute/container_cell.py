@@ -23,17 +23,20 @@ import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from sky_matrix import container_wheelhouse, images, junit, outcome
-from sky_matrix.container_wheel import wheel_glibc
-from sky_matrix.hostcell import merge_suite_stats
-from sky_matrix.model import Cell, CellResult, Interpreter
-from sky_matrix.profiles import PROFILES, Profile
+from sky_matrix.build import wheelhouses
+from sky_matrix.build.manylinux_wheel import wheel_glibc
+from sky_matrix.config.profiles import PROFILES, Profile
+from sky_matrix.core.model import Cell, CellResult, Interpreter
+from sky_matrix.docker import images
+from sky_matrix.execute import outcome
+from sky_matrix.execute.host_cell import merge_suite_stats
+from sky_matrix.report import junit
 
 CONTAINER_ROOT = "/opt/sky-rs"
 DRIVER_PATH = f"{CONTAINER_ROOT}/cell_driver.py"
 SUITE_PATH = f"{CONTAINER_ROOT}/suite"
 WHEEL_DIR = f"{CONTAINER_ROOT}/wheel"
-WHEELHOUSE_PATH = container_wheelhouse.CONTAINER_WHEELHOUSE
+WHEELHOUSE_PATH = wheelhouses.CONTAINER_WHEELHOUSE
 CELL_PATH = "/cell"
 CELL_LABEL = "org.skypilot-rust.matrix.cell"
 
@@ -359,21 +362,21 @@ def run_cell(
     note(f"cell {cell.id}\nimage {image.tag}\ninterpreter {interp.path} ({interp.version})")
     note(f"wheel {wheel}\nprofile {profile.name}: {' '.join(profile.docker_args) or '-'}")
     requirements_path = find_requirements(run_dir)
-    requirements = container_wheelhouse.read_requirements(
+    requirements = wheelhouses.read_requirements(
         requirements_path.parent if requirements_path else None
     )
     t0 = time.monotonic()
     try:
-        wheelhouse = container_wheelhouse.ensure_wheelhouse(
+        wheelhouse = wheelhouses.ensure_wheelhouse(
             interp,
             requirements,
             lambda house, argv: _run_with_wheelhouse(image.tag or "", house, argv),
             log=note,
         )
-    except container_wheelhouse.WheelhouseError as exc:
+    except wheelhouses.WheelhouseError as exc:
         return finish("error", f"wheelhouse: {exc}")
     result.durations["wheelhouse"] = round(time.monotonic() - t0, 3)
-    left_out = container_wheelhouse.read_left_out(wheelhouse)
+    left_out = wheelhouses.read_left_out(wheelhouse)
     if left_out:
         result.extra["left_out_requirements"] = left_out
         note("test requirements left out (no wheel for this interpreter): " + "; ".join(left_out))

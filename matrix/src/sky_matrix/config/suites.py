@@ -10,7 +10,7 @@ import dataclasses
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from sky_matrix.errors import UsageError
+from sky_matrix.core.errors import UsageError
 
 
 @dataclasses.dataclass(frozen=True)
