@@ -17,13 +17,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from rich.console import Console
 
-from sky_matrix.build import host_wheel, venvs
+from sky_matrix.build import host_wheel
 from sky_matrix.config.project import load_project_config
 from sky_matrix.core.errors import EXIT_USAGE, UsageError
 from sky_matrix.core.model import CellResult, RunPaths
 from sky_matrix.execute import staging
-from sky_matrix.execute.platforms import Platform, host_and_docker_platforms
-from sky_matrix.execute.scheduler import RunContext, execute
+from sky_matrix.execute.context import RunContext
+from sky_matrix.execute.platforms import RunnablePlatform, host_and_docker_platforms, runnable
+from sky_matrix.execute.scheduler import execute
 from sky_matrix.plan.discovery import Discovery, discover
 from sky_matrix.plan.planner import (
     PlannedCell,
@@ -33,6 +34,7 @@ from sky_matrix.plan.planner import (
     parse_shard,
     select,
 )
+from sky_matrix.plan.platform import HOST, Slot
 from sky_matrix.report import html_report, junit, listing, store, table
 from sky_matrix.report.progress import LiveProgress, make_console
 
@@ -205,9 +207,9 @@ class Planned:
             use_path=not args.no_discover,
         )
         self.strict = args.strict if args.strict is not None else bool(os.environ.get("CI"))
-        host_only = bool(args.platform) and all(p == "host" for p in args.platform)
+        host_only = bool(args.platform) and all(p == HOST for p in args.platform)
         self.notes: List[str] = []
-        self.platforms: List[Platform] = host_and_docker_platforms(
+        self.platforms: List[RunnablePlatform] = host_and_docker_platforms(
             self.discovery, want_docker=not (args.no_docker or host_only), log=self.notes.append
         )
         report_dir = (args.report_dir or self.root / "matrix-report").resolve()
@@ -273,29 +275,16 @@ def _context(
 def prepare(args: argparse.Namespace, planned: Planned, console: Console) -> int:
     """What the selected cells need, made ahead (`nox -s matrix --install-only`)."""
     ctx = _context(args, planned, console.print, [])
-    runnable = [p for p in planned.cells if not p.skip and not p.error]
-    if any(p.cell.platform == "host" for p in runnable):
-        console.print(f"wheel: {ctx.ensure_host_wheel()}")
-    failures = 0
-    seen: Dict[str, bool] = {}
-    for p in runnable:
-        interp = p.slot.interpreter
-        if p.cell.platform != "host" or interp is None or interp.short in seen:
-            continue
-        seen[interp.short] = True
-        try:
-            base = venvs.ensure_base_env(interp, ctx.requirements, ctx.env_cache, log=console.print)
-            console.print(f"env {interp.short}: {'cached' if base.cached else 'built'} {base.path}")
-        except venvs.EnvError as exc:
-            failures += 1
-            console.print(f"[red]env {interp.short}: {exc}[/]")
-    for platform in {
-        p.platform.name: p.platform for p in runnable if p.cell.platform != "host"
-    }.values():
-        why = platform.prepare(ctx)
-        if why:
-            failures += 1
-            console.print(f"[red]{platform.name}: {why}[/]")
+    slots_by_platform: Dict[str, List[Slot]] = {}
+    platforms: Dict[str, RunnablePlatform] = {}
+    for p in planned.cells:
+        if not p.skip and not p.error:
+            platforms.setdefault(p.platform.name, runnable(p.platform))
+            slots_by_platform.setdefault(p.platform.name, []).append(p.slot)
+    failures = sum(
+        platform.prepare_ahead(ctx, slots_by_platform[name], console.print)
+        for name, platform in platforms.items()
+    )
     return 1 if failures else 0
 
 
@@ -324,7 +313,7 @@ def cmd_run(args: argparse.Namespace, passthrough: List[str]) -> int:
     paths = planned.paths
     store.check_writable(paths)
     started = time.time()
-    if any(p.cell.platform == "host" and not p.skip and not p.error for p in planned.cells):
+    if any(runnable(p.platform).uses_host_wheel and not (p.skip or p.error) for p in planned.cells):
         ctx.ensure_host_wheel()
     if not planned.selection.narrowed():
         archive_previous(paths)
@@ -339,7 +328,14 @@ def cmd_run(args: argparse.Namespace, passthrough: List[str]) -> int:
     )
     try:
         with LiveProgress(err, total=len(planned.cells)) as live:
-            results = execute(ctx, planned.cells, jobs=jobs, cores=cores, observer=live)
+            results = execute(
+                ctx,
+                planned.cells,
+                jobs=jobs,
+                cores=cores,
+                observer=live,
+                write_result=lambda result: store.write_result(paths, result),
+            )
     except KeyboardInterrupt:
         try:  # the cells that finished are on disk: make the reports of them
             write_reports(paths, run_metadata(args, planned, ctx, started, jobs, cores))

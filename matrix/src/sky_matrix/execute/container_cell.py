@@ -29,8 +29,6 @@ from sky_matrix.config.profiles import PROFILES, Profile
 from sky_matrix.core.model import Cell, CellResult, Interpreter
 from sky_matrix.docker import images
 from sky_matrix.execute import outcome
-from sky_matrix.execute.host_cell import merge_suite_stats
-from sky_matrix.report import junit
 
 CONTAINER_ROOT = "/opt/sky-rs"
 DRIVER_PATH = f"{CONTAINER_ROOT}/cell_driver.py"
@@ -408,7 +406,7 @@ def run_cell(
         exit_code = state["ExitCode"]
     result.returncode = (driver or {}).get("returncode", exit_code)
     junit_path = cell_dir / JUNIT_FILE
-    counts = junit.read_counts(junit_path) or {}
+    counts = outcome.read_counts(junit_path) or {}
     if junit_path.exists():
         result.junit_path = str(junit_path)
     result.counts = counts
@@ -418,7 +416,7 @@ def run_cell(
     result.stats = {
         "backend_info": (info or {}).get("backend_info"),
         "fresh": (info or {}).get("stats"),
-        "suite": merge_suite_stats(cell_dir),
+        "suite": outcome.merge_suite_stats(cell_dir),
     }
     verdict, reason, sig = classify_container(
         exit_code=exit_code, timed_out=timed_out, oom_killed=oom, limit=timeout, driver=driver,

@@ -32,6 +32,7 @@ from sky_matrix.docker import images
 from sky_matrix.execute import container_cell
 
 from . import driver as driver_module
+from . import results
 
 SOAK_SRC = "/opt/sky-rs/soak-src"
 OUT = "/soak-out"
@@ -123,8 +124,6 @@ def container_script(
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import cli
-
     image = args.platform.split(":", 1)[1]
     profile = profiles.PROFILES.get(args.profile)
     if profile is None:
@@ -152,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     samples = args.resume if resume else args.out / "samples.jsonl"
     out_dir = samples.parent.resolve()
     if not resume:
-        problem = cli.make_room(args.out)
+        problem = results.make_room(args.out)
         if problem is not None:
             _log(problem)
             return 2
@@ -194,13 +193,13 @@ def run(args: argparse.Namespace) -> int:
         _log(f"container exited {code}")
     if not samples.exists():
         return 2
-    verdict = cli.judge_and_report(
+    verdict = results.judge_and_report(
         samples, out_dir if args.resume else args.out, charts=not args.no_charts
     )
     reason = _end_reason(samples)
     if code != 0 and reason is None:
         return 1 if verdict["status"] == "fail" else 2
-    return cli._exit_status(verdict, reason)
+    return results.exit_status(verdict, reason)
 
 
 def _end_reason(samples: Path) -> Optional[str]:
