@@ -193,7 +193,7 @@ def cmd_pytest(args: argparse.Namespace, pytest_args: List[str]) -> int:
 class Planned:
     """Everything `run` decides before any cell starts."""
 
-    def __init__(self, args: argparse.Namespace, log: Any) -> None:
+    def __init__(self, args: argparse.Namespace) -> None:
         self.root = _root(args)
         config = load_project_config(self.root)
         paths, labels = [], []
@@ -291,7 +291,7 @@ def prepare(args: argparse.Namespace, planned: Planned, console: Console) -> int
 def cmd_run(args: argparse.Namespace, passthrough: List[str]) -> int:
     console = make_console(no_color=args.no_color)
     err = make_console(stderr=True, no_color=args.no_color)
-    planned = Planned(args, err.print)
+    planned = Planned(args)
     if args.json:
         print(github_matrix_json(planned.cells))
         return 0

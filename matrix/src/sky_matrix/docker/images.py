@@ -416,9 +416,12 @@ def _run_logged(
     lines and apt's errors go to `log`. (returncode, last lines)."""
     tail: List[str] = []
     deadline = time.monotonic() + timeout
-    with open(log_path, "w", encoding="utf-8") as out, subprocess.Popen(
-        list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-    ) as proc:
+    with (
+        open(log_path, "w", encoding="utf-8") as out,
+        subprocess.Popen(
+            list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        ) as proc,
+    ):
         assert proc.stdout is not None
         for line in proc.stdout:
             out.write(line)

@@ -15,13 +15,12 @@ a daemon that refuses a profile's flags make the cell `skipped` or `error` with 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from sky_matrix.build import wheelhouses
 from sky_matrix.build.manylinux_wheel import wheel_glibc
@@ -48,8 +47,6 @@ CELL_OUTPUTS = (LOG_FILE, CONFIG_FILE, DRIVER_RESULT, INFO_FILE, JUNIT_FILE, "fi
 
 KILL_WAIT = 60.0  # seconds docker gets to report a killed container
 _DOCKER_TIMEOUT = 120.0
-
-SuiteDirs = Union[Path, Sequence[Path]]
 
 
 # --------------------------------------------------------------------------- pure parts
@@ -296,7 +293,7 @@ def run_cell(
     interp: Interpreter,
     image: images.ImageBuild,
     wheel: Path,
-    suite_dir: SuiteDirs,
+    suite_dir: Path,
     cell_dir: Path,
     timeout: float,
     pytest_args: List[str],
@@ -304,8 +301,7 @@ def run_cell(
     """Run one cell in `image`; the result, never an exception for a bad environment.
 
     `suite_dir` is the directory pytest runs from (the runner's staged copy of the tests);
-    `pytest_args` are passed as given and name the test paths relative to it. A list of
-    directories is also taken: they are mounted through their common parent and appended.
+    `pytest_args` are passed as given and name the test paths relative to it.
     """
     started = time.monotonic()
     cell_dir.mkdir(parents=True, exist_ok=True)
@@ -349,12 +345,7 @@ def run_cell(
     if docker_dir is None:
         return finish("error", "the project's docker/ directory was not found")
 
-    if isinstance(suite_dir, (str, Path)):
-        run_dir, test_args = Path(suite_dir), list(pytest_args)
-    else:
-        dirs = [Path(d).resolve() for d in suite_dir]
-        run_dir = Path(_common_parent(dirs))
-        test_args = [*pytest_args, *(d.relative_to(run_dir).as_posix() for d in dirs)]
+    run_dir, test_args = suite_dir, list(pytest_args)
 
     user = profile.user_for(cell.suite)
     note(f"cell {cell.id}\nimage {image.tag}\ninterpreter {interp.path} ({interp.version})")
@@ -427,7 +418,9 @@ def run_cell(
 
 
 def remove_cell_containers() -> int:
-    """Remove every cell container still there (an interrupted run); how many were removed."""
+    """Remove every cell container still there (an interrupted run); how many were removed.
+
+    Not called yet: the clean-up primitive for SIGINT/SIGTERM, found by the cell label."""
     code, out = _docker(["ps", "--all", "--quiet", "--filter", f"label={CELL_LABEL}"])
     ids = out.split() if code == 0 else []
     if ids:
@@ -443,10 +436,6 @@ def _run_with_wheelhouse(image_tag: str, wheelhouse: Path, argv: Sequence[str]) 
          image_tag, *argv],
         timeout=600,
     )  # fmt: skip
-
-
-def _common_parent(dirs: Sequence[Path]) -> str:
-    return os.path.commonpath([str(d) for d in dirs]) if len(dirs) > 1 else str(dirs[0].parent)
 
 
 def _run_container(

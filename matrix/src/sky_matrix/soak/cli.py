@@ -13,10 +13,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from . import driver as driver_module
-from . import results
-from . import series as series_module
-from . import workload as workload_module
+from . import driver as driver_module, results, series as series_module, workload as workload_module
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")

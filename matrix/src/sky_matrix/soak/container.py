@@ -31,8 +31,7 @@ from sky_matrix.core.model import Interpreter
 from sky_matrix.docker import images
 from sky_matrix.execute import container_cell
 
-from . import driver as driver_module
-from . import results
+from . import driver as driver_module, results
 
 SOAK_SRC = "/opt/sky-rs/soak-src"
 OUT = "/soak-out"
