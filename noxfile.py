@@ -19,6 +19,7 @@ nox.options.default_venv_backend = "uv|virtualenv"
 
 MATURIN = "maturin>=1.7,<2"
 RUFF = "ruff>=0.6"
+IMPORT_LINTER = "import-linter>=2.1"  # the layers of sky_matrix (docs/internals.md)
 LINT_PATHS = ("python", "tests", "matrix", "noxfile.py")
 APPLE_TARGETS = ("aarch64-apple-darwin", "x86_64-apple-darwin")
 SELF_TEST_PATHS = (
@@ -82,9 +83,15 @@ def stability(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install(RUFF)
+    session.install(RUFF, IMPORT_LINTER)
     session.run("ruff", "check", *LINT_PATHS)
     session.run("ruff", "format", "--check", *LINT_PATHS)
+    _lint_imports(session, {"PYTHONPATH": "matrix/src"})
+
+
+def _lint_imports(session: nox.Session, env: dict | None = None) -> None:
+    """A layer importing one above it, or any import cycle between layers, fails here."""
+    session.run("lint-imports", "--no-cache", "matrix/pyproject.toml", env=env)
 
 
 @nox.session
@@ -107,9 +114,10 @@ def tests(session: nox.Session) -> None:
             session.run("cargo", "nextest", "run", "--workspace", external=True)
         else:
             session.run("cargo", "test", "--workspace", external=True)
-    session.install(RUFF)
+    session.install(RUFF, IMPORT_LINTER)
     session.run("ruff", "check", *LINT_PATHS)
     _install_runner(session, "test", "soak", "bench")
+    _lint_imports(session)
     session.install("-r", "tests/requirements.txt")
     _install_built_wheel(session)
     session.run(

@@ -16,8 +16,8 @@ from matrix_helpers import (
     this_site_packages,
 )
 
-from sky_matrix import envs
-from sky_matrix.discovery import Candidate, describe, probe
+from sky_matrix.build import venvs
+from sky_matrix.plan.discovery import Candidate, describe, probe
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def seeded_env_cache(tmp_path: Path, project: Path) -> Path:
     interp, why = describe(probe(Candidate(base_python(), "--python")))
     assert interp is not None, why
     text = (project / "tests" / "requirements.txt").read_text(encoding="utf-8")
-    base = envs.base_env_dir(cache, interp, text)
+    base = venvs.base_env_dir(cache, interp, text)
     base.mkdir(parents=True)
-    envs.write_base_marker(base, this_site_packages())
+    venvs.write_base_marker(base, this_site_packages())
     return cache

@@ -15,8 +15,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import pytest
 
-from sky_matrix import container_wheelhouse, containers, images
-from sky_matrix.container_wheel import (
+from sky_matrix.build import wheelhouses
+from sky_matrix.build.manylinux_wheel import (
     ContainerWheelError,
     check_auditwheel,
     check_wheel_name,
@@ -26,7 +26,7 @@ from sky_matrix.container_wheel import (
     wheel_glibc,
     wheel_tags,
 )
-from sky_matrix.container_wheelhouse import (
+from sky_matrix.build.wheelhouses import (
     WheelhouseError,
     abi_tags,
     download_command,
@@ -36,7 +36,11 @@ from sky_matrix.container_wheelhouse import (
     read_requirements,
     wheelhouse_dir,
 )
-from sky_matrix.containers import (
+from sky_matrix.config.profiles import PROFILES
+from sky_matrix.core.model import Cell, Interpreter
+from sky_matrix.docker import images
+from sky_matrix.execute import container_cell
+from sky_matrix.execute.container_cell import (
     backend_problem,
     bind_mount,
     cell_config,
@@ -47,8 +51,6 @@ from sky_matrix.containers import (
     run_cell,
     wheel_fits_image,
 )
-from sky_matrix.model import Cell, Interpreter
-from sky_matrix.profiles import PROFILES
 
 WHEEL_2_17 = "skypilot_rust-0.1.0-cp38-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
 WHEEL_2_34 = "skypilot_rust-0.1.0-cp38-abi3-manylinux_2_34_x86_64.whl"
@@ -308,8 +310,8 @@ def docker_up(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_container(*args: object, **kwargs: object) -> None:
         raise AssertionError("a container was started")
 
-    monkeypatch.setattr(containers, "_run_container", no_container)
-    monkeypatch.setattr(container_wheelhouse, "ensure_wheelhouse", no_container)
+    monkeypatch.setattr(container_cell, "_run_container", no_container)
+    monkeypatch.setattr(wheelhouses, "ensure_wheelhouse", no_container)
 
 
 @pytest.mark.usefixtures("docker_up")
@@ -362,15 +364,17 @@ def test_docker_refusing_a_profile_flag_skips_the_cell(
             log.write(refusal + "\n")
         return 125, False, None
 
-    monkeypatch.setattr(containers, "_run_container", refused)
-    monkeypatch.setattr(container_wheelhouse, "ensure_wheelhouse", lambda *a, **k: tmp_path / "wh")
-    monkeypatch.setattr(containers, "_docker", lambda args, timeout=0: (0, ""))  # plain run works
+    monkeypatch.setattr(container_cell, "_run_container", refused)
+    monkeypatch.setattr(wheelhouses, "ensure_wheelhouse", lambda *a, **k: tmp_path / "wh")
+    monkeypatch.setattr(
+        container_cell, "_docker", lambda args, timeout=0: (0, "")
+    )  # plain run works
     cell = Cell("3.14d", "docker:sid", "cgroup", "cpus-1.5")
     result = _run(cell, SID_314D, _build(), cell_inputs)
     assert result.verdict == "skipped"
     assert result.reason == f"docker refuses profile cpus-1.5 (--cpus 1.5): {refusal}"
 
-    monkeypatch.setattr(containers, "_docker", lambda args, timeout=0: (125, "no"))
+    monkeypatch.setattr(container_cell, "_docker", lambda args, timeout=0: (125, "no"))
     result = _run(cell, SID_314D, _build(), cell_inputs)
     assert result.verdict == "error" and result.reason == f"docker run failed: {refusal}"
 
@@ -401,8 +405,8 @@ def test_a_finished_container_is_read_back(
             log.write("FAILED tests/compat/eperm/test_x.py::test_y\n")
         return 1, False, {"ExitCode": 1, "OOMKilled": False}
 
-    monkeypatch.setattr(containers, "_run_container", finished)
-    monkeypatch.setattr(container_wheelhouse, "ensure_wheelhouse", lambda *a, **k: tmp_path / "wh")
+    monkeypatch.setattr(container_cell, "_run_container", finished)
+    monkeypatch.setattr(wheelhouses, "ensure_wheelhouse", lambda *a, **k: tmp_path / "wh")
     result = _run(Cell("3.14d", "docker:sid", "eperm", "hidepid"), SID_314D, _build(), cell_inputs)
     assert result.verdict == "fail"
     assert result.reason.startswith("1 failed, 0 errors of 4 tests")
@@ -462,7 +466,7 @@ def test_wheelhouse_keys_and_requirements(tmp_path: Path) -> None:
     assert wheelhouse_dir(tmp_path, SID_314D, "pytest\n") == a
     assert wheelhouse_dir(tmp_path, SID_314D, "pytest\nhypothesis\n") != a
     assert wheelhouse_dir(tmp_path, BULLSEYE_39, "pytest\n") != a
-    assert read_requirements(None).split() == list(container_wheelhouse.DEFAULT_REQUIREMENTS)
+    assert read_requirements(None).split() == list(wheelhouses.DEFAULT_REQUIREMENTS)
     (tmp_path / "requirements.txt").write_text("pytest>=8\n")
     assert read_requirements(tmp_path) == "pytest>=8\n"
 
@@ -500,7 +504,7 @@ class FakeImage:
 
     def __call__(self, house: Path, argv: Sequence[str]) -> Tuple[int, str]:
         if argv[1:3] == ["-I", "-c"]:
-            assert argv[3] == container_wheelhouse.MARKER_SCRIPT
+            assert argv[3] == wheelhouses.MARKER_SCRIPT
             assert argv[-1] == "/opt/sky-rs/wheelhouse/requirements.in"
             self.calls.append((house, "markers"))
             noise = "<string>:5: ResourceWarning: unclosed file\n"  # a debug build's stderr
@@ -529,7 +533,7 @@ def test_wheelhouse_is_completed_against_the_target_and_cached(tmp_path: Path) -
     assert {h for h, _ in image.calls} == {house}
     downloads = (house.parent / "downloads.log").read_text().split()
     assert downloads == ["pip", "pytest>=7", "memray", "pytest-memray", "exceptiongroup>=1"]
-    assert container_wheelhouse.read_left_out(house) == [
+    assert wheelhouses.read_left_out(house) == [
         "memray: no wheel for cp314d: ERROR: No matching distribution found for memray",
         "pytest-memray: no wheel for cp314d: ERROR: ResolutionImpossible: for help visit ...",
     ]
@@ -632,7 +636,7 @@ def test_marker_script_evaluates_markers_for_the_interpreter_running_it(tmp_path
     )
     site = str(Path(pip.__file__).resolve().parents[1])
     proc = subprocess.run(
-        [sys.executable, "-I", "-c", container_wheelhouse.MARKER_SCRIPT, site, str(requirements)],
+        [sys.executable, "-I", "-c", wheelhouses.MARKER_SCRIPT, site, str(requirements)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     applies = [line for line in proc.stdout.splitlines() if line.startswith("applies: ")]

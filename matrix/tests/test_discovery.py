@@ -10,8 +10,10 @@ from typing import Callable
 import pytest
 from matrix_helpers import base_python
 
-from sky_matrix.config import load_project_config
-from sky_matrix.discovery import (
+from sky_matrix.config.project import load_project_config
+from sky_matrix.core.errors import UsageError
+from sky_matrix.execute.platforms import HostPlatform
+from sky_matrix.plan.discovery import (
     Candidate,
     describe,
     discover,
@@ -20,8 +22,6 @@ from sky_matrix.discovery import (
     probe,
     pyenv_root,
 )
-from sky_matrix.errors import UsageError
-from sky_matrix.platforms import HostPlatform
 
 FakePython = Callable[..., Path]
 

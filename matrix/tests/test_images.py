@@ -12,8 +12,8 @@ from typing import Dict
 import pytest
 from matrix_helpers import project_root
 
-from sky_matrix import images
-from sky_matrix.images import (
+from sky_matrix.docker import images
+from sky_matrix.docker.images import (
     DEBIAN_IMAGES,
     MANYLINUX_IMAGES,
     AptSource,

@@ -16,11 +16,11 @@ from typing import Dict, List, Optional, Tuple
 import pytest
 from matrix_helpers import project_root
 
-from sky_matrix import wheelcache
-from sky_matrix.discovery import discover
+from sky_matrix.build import host_wheel
+from sky_matrix.core.model import Interpreter
 from sky_matrix.leaks import canary_wheel, expectations, proof
 from sky_matrix.leaks.__main__ import select_interpreters
-from sky_matrix.model import Interpreter
+from sky_matrix.plan.discovery import discover
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -246,9 +246,9 @@ def test_release_builds_never_enable_the_canary_feature() -> None:
     cargo = tomllib.loads((PROJECT_ROOT / "rust/python/Cargo.toml").read_text("utf-8"))
     assert cargo["features"]["leak-canary"] == []
     assert "leak-canary" not in cargo["features"].get("default", [])
-    assert "--features" not in (PROJECT_ROOT / "matrix/src/sky_matrix/wheelcache.py").read_text(
-        "utf-8"
-    )
+    assert "--features" not in (
+        PROJECT_ROOT / "matrix/src/sky_matrix/build/host_wheel.py"
+    ).read_text("utf-8")
 
 
 def test_default_selection_is_oldest_newest_and_debug() -> None:
@@ -273,7 +273,7 @@ def test_canaries_are_caught_and_the_release_build_is_clean(tmp_path: Path) -> N
     assert release_builds, "no release build of CPython >= 3.8 found to run the leaks suite on"
     interp = release_builds[-1]
     canary = canary_wheel.build_canary_wheel(PROJECT_ROOT, log=print)  # cached by source key
-    release, _cached, _seconds = wheelcache.build_wheel(PROJECT_ROOT, log=print)
+    release, _cached, _seconds = host_wheel.build_wheel(PROJECT_ROOT, log=print)
     verdicts = proof.prove(
         PROJECT_ROOT, [interp], canary_wheel=canary, release_wheel=release,
         env_cache=PROJECT_ROOT / ".build-cache" / "envs", work_dir=tmp_path / "runs", log=print,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sky_matrix.outcome import classify, died_of
+from sky_matrix.execute.outcome import classify, died_of
 
 COUNTS = {"tests": 10, "failures": 0, "errors": 0, "skipped": 0, "passed": 10}
 

@@ -7,12 +7,12 @@ from typing import Dict, List
 
 import pytest
 
-from sky_matrix.discovery import Discovery, Rejected
-from sky_matrix.errors import UsageError
-from sky_matrix.model import Interpreter
-from sky_matrix.plan import Selection, full_plan, github_matrix_json, parse_shard, select
-from sky_matrix.platforms import HostPlatform, Platform, Slot
-from sky_matrix.suites import SUITES
+from sky_matrix.config.suites import SUITES
+from sky_matrix.core.errors import UsageError
+from sky_matrix.core.model import Interpreter
+from sky_matrix.execute.platforms import HostPlatform, Platform, Slot
+from sky_matrix.plan.discovery import Discovery, Rejected
+from sky_matrix.plan.planner import Selection, full_plan, github_matrix_json, parse_shard, select
 
 
 def _interp(version: str, debug: bool = False) -> Interpreter:

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from matrix_helpers import project_root
 
-from sky_matrix.errors import UsageError
-from sky_matrix.profiles import (
+from sky_matrix.config.profiles import (
     DENIED_SYSCALLS,
     NOT_DENIABLE_SYSCALLS,
     PROFILES,
@@ -19,7 +18,8 @@ from sky_matrix.profiles import (
     get_profile,
     profiles_for_suite,
 )
-from sky_matrix.suites import SUITES
+from sky_matrix.config.suites import SUITES
+from sky_matrix.core.errors import UsageError
 
 DOCKER_DIR = project_root() / "docker"
 

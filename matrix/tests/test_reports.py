@@ -10,9 +10,10 @@ from typing import List
 import pytest
 from rich.console import Console
 
-from sky_matrix import html_report, junit, store, table
-from sky_matrix.errors import UsageError
-from sky_matrix.model import Cell, CellResult, Interpreter, RunPaths
+from sky_matrix.core.errors import UsageError
+from sky_matrix.core.model import Cell, CellResult, Interpreter, RunPaths
+from sky_matrix.execute import outcome
+from sky_matrix.report import html_report, junit, store, table
 
 PYTEST_JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" errors="0" failures="1" skipped="1" tests="4" time="1.2">
@@ -36,7 +37,7 @@ def _results(tmp_path: Path) -> List[CellResult]:
     failing = CellResult(
         cell=Cell("3.11", "host", "parity", "default"), verdict="fail",
         reason="1 failed, 0 errors of 4 tests", interpreter=_interp(),
-        counts=junit.read_counts(junit_file) or {}, durations={"tests": 1.5, "total": 3.0},
+        counts=outcome.read_counts(junit_file) or {}, durations={"tests": 1.5, "total": 3.0},
         junit_path=str(junit_file), log_tail="E   assert 1 == 2 <&>",
         stats={"suite": {"functions": {"hash_file": {"rust": 1, "python": 0,
                                                      "fallbacks": {"panic": 2}}}}},
@@ -59,12 +60,12 @@ def _results(tmp_path: Path) -> List[CellResult]:
 def test_read_counts(tmp_path: Path) -> None:
     path = tmp_path / "j.xml"
     path.write_text(PYTEST_JUNIT, encoding="utf-8")
-    assert junit.read_counts(path) == {
+    assert outcome.read_counts(path) == {
         "tests": 4, "failures": 1, "errors": 0, "skipped": 1, "passed": 2
     }  # fmt: skip
     (tmp_path / "bad.xml").write_text("<testsuites", encoding="utf-8")
-    assert junit.read_counts(tmp_path / "bad.xml") is None
-    assert junit.read_counts(tmp_path / "missing.xml") is None
+    assert outcome.read_counts(tmp_path / "bad.xml") is None
+    assert outcome.read_counts(tmp_path / "missing.xml") is None
 
 
 def test_merged_junit_shows_crashes_and_skips(tmp_path: Path) -> None:

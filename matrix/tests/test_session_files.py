@@ -1,4 +1,4 @@
-"""tox.ini and noxfile.py offer the suites of sky_matrix.suites, with the same directories."""
+"""tox.ini and noxfile.py offer the suites of sky_matrix.config.suites, with their directories."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sky_matrix.suites import SUITES
+from sky_matrix.config.suites import SUITES
 
 
 def _project_root() -> Path:

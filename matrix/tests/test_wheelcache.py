@@ -9,7 +9,7 @@ from typing import List
 
 import pytest
 
-from sky_matrix import wheelcache
+from sky_matrix.build import host_wheel
 
 FAKE_MATURIN = """\
 import pathlib, sys
@@ -48,53 +48,53 @@ def _script(path: Path, source: str) -> List[str]:
 
 def test_key_follows_sources_not_build_outputs(tmp_path: Path) -> None:
     root = _tree(tmp_path / "p")
-    key = wheelcache.source_key(root)
+    key = host_wheel.source_key(root)
     (root / "rust" / "target" / "release").mkdir(parents=True)
     (root / "rust" / "target" / "release" / "libx.rlib").write_text("object")
     (root / "python" / "sky_rs" / "__pycache__").mkdir()
     (root / "python" / "sky_rs" / "__pycache__" / "a.pyc").write_text("bytecode")
     (root / "python" / "sky_rs" / "_native.abi3.so").write_text("develop build")
-    assert wheelcache.source_key(root) == key
+    assert host_wheel.source_key(root) == key
     (root / "rust" / "core" / "src" / "lib.rs").write_text("pub fn g() {}\n")
-    changed = wheelcache.source_key(root)
+    changed = host_wheel.source_key(root)
     assert changed != key
     (root / "README.md").write_text("readme, edited\n")
-    assert wheelcache.source_key(root) != changed
+    assert host_wheel.source_key(root) != changed
     (root / "rust" / "core" / "src" / "lib.rs").rename(root / "rust" / "core" / "src" / "m.rs")
-    assert wheelcache.source_key(root) not in (key, changed)
+    assert host_wheel.source_key(root) not in (key, changed)
 
 
 def test_built_once_then_reused(tmp_path: Path) -> None:
     root = _tree(tmp_path / "p")
     maturin = _script(tmp_path / "maturin.py", FAKE_MATURIN)
-    wheel, cached, _ = wheelcache.build_wheel(root, maturin=maturin, log=lambda _m: None)
+    wheel, cached, _ = host_wheel.build_wheel(root, maturin=maturin, log=lambda _m: None)
     assert not cached and wheel.is_file()
-    assert wheel.parent == wheelcache.wheel_dir(root, wheelcache.source_key(root))
-    again, cached, _ = wheelcache.build_wheel(root, maturin=maturin, log=lambda _m: None)
+    assert wheel.parent == host_wheel.wheel_dir(root, host_wheel.source_key(root))
+    again, cached, _ = host_wheel.build_wheel(root, maturin=maturin, log=lambda _m: None)
     assert cached and again == wheel
     assert (tmp_path / "maturin.calls").read_text() == "x"
-    assert wheelcache.cached_wheel(root) == wheel
+    assert host_wheel.cached_wheel(root) == wheel
     (root / "python" / "sky_rs" / "__init__.py").write_text("# changed\n")
-    assert wheelcache.cached_wheel(root) is None
-    rebuilt, cached, _ = wheelcache.build_wheel(root, maturin=maturin, log=lambda _m: None)
+    assert host_wheel.cached_wheel(root) is None
+    rebuilt, cached, _ = host_wheel.build_wheel(root, maturin=maturin, log=lambda _m: None)
     assert not cached and rebuilt != wheel
 
 
 def test_failed_build_names_the_error_and_the_log(tmp_path: Path) -> None:
     root = _tree(tmp_path / "p")
     maturin = _script(tmp_path / "maturin.py", FAILING_MATURIN)
-    with pytest.raises(wheelcache.BuildError) as caught:
-        wheelcache.build_wheel(root, maturin=maturin, log=lambda _m: None)
+    with pytest.raises(host_wheel.BuildError) as caught:
+        host_wheel.build_wheel(root, maturin=maturin, log=lambda _m: None)
     message = str(caught.value)
     assert message.startswith(
         "the wheel does not build (maturin exit 1): error[E0425]: cannot find value `x`"
     )
     assert "full log: " in message and "pass --wheel PATH" in message
-    assert wheelcache.cached_wheel(root) is None
+    assert host_wheel.cached_wheel(root) is None
     assert not list((root / ".build-cache" / "wheels").glob(".building-*"))
 
 
 def test_install_needs_a_built_wheel(tmp_path: Path) -> None:
     root = _tree(tmp_path / "p")
-    with pytest.raises(wheelcache.BuildError, match="run `tox -e build` or `nox -s build`"):
-        wheelcache.install_cached(root)
+    with pytest.raises(host_wheel.BuildError, match="run `tox -e build` or `nox -s build`"):
+        host_wheel.install_cached(root)

@@ -17,12 +17,16 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from rich.console import Console
 
-from sky_matrix import envs, html_report, junit, listing, staging, store, table, wheelcache
-from sky_matrix.config import load_project_config
-from sky_matrix.discovery import Discovery, discover
-from sky_matrix.errors import EXIT_USAGE, UsageError
-from sky_matrix.model import CellResult, RunPaths
-from sky_matrix.plan import (
+from sky_matrix.build import host_wheel
+from sky_matrix.config.project import load_project_config
+from sky_matrix.core.errors import EXIT_USAGE, UsageError
+from sky_matrix.core.model import CellResult, RunPaths
+from sky_matrix.execute import staging
+from sky_matrix.execute.context import RunContext
+from sky_matrix.execute.platforms import RunnablePlatform, host_and_docker_platforms, runnable
+from sky_matrix.execute.scheduler import execute
+from sky_matrix.plan.discovery import Discovery, discover
+from sky_matrix.plan.planner import (
     PlannedCell,
     Selection,
     full_plan,
@@ -30,9 +34,9 @@ from sky_matrix.plan import (
     parse_shard,
     select,
 )
-from sky_matrix.platforms import Platform, host_and_docker_platforms
-from sky_matrix.progress import LiveProgress, make_console
-from sky_matrix.runner import RunContext, execute
+from sky_matrix.plan.platform import HOST, Slot
+from sky_matrix.report import html_report, junit, listing, store, table
+from sky_matrix.report.progress import LiveProgress, make_console
 
 COMMANDS = ("run", "build", "pytest")
 CANARIES = ("segfault", "hang", "oom", "abort")
@@ -165,17 +169,17 @@ def _root(args: argparse.Namespace) -> Path:
 def cmd_build(args: argparse.Namespace) -> int:
     root = _root(args)
     try:
-        wheel, _cached, _seconds = wheelcache.build_wheel(
+        wheel, _cached, _seconds = host_wheel.build_wheel(
             root, log=lambda m: print(m, file=sys.stderr), force=args.force
         )
-    except wheelcache.BuildError as exc:
+    except host_wheel.BuildError as exc:
         raise UsageError(str(exc)) from None
     print(wheel)
     return 0
 
 
 def cmd_pytest(args: argparse.Namespace, pytest_args: List[str]) -> int:
-    """Run the given test paths from a temporary copy (see sky_matrix.staging)."""
+    """Run the given test paths from a temporary copy (see sky_matrix.execute.staging)."""
     root = _root(args)
     try:
         return staging.run_staged(root, args.paths, pytest_args)
@@ -189,7 +193,7 @@ def cmd_pytest(args: argparse.Namespace, pytest_args: List[str]) -> int:
 class Planned:
     """Everything `run` decides before any cell starts."""
 
-    def __init__(self, args: argparse.Namespace, log: Any) -> None:
+    def __init__(self, args: argparse.Namespace) -> None:
         self.root = _root(args)
         config = load_project_config(self.root)
         paths, labels = [], []
@@ -203,9 +207,9 @@ class Planned:
             use_path=not args.no_discover,
         )
         self.strict = args.strict if args.strict is not None else bool(os.environ.get("CI"))
-        host_only = bool(args.platform) and all(p == "host" for p in args.platform)
+        host_only = bool(args.platform) and all(p == HOST for p in args.platform)
         self.notes: List[str] = []
-        self.platforms: List[Platform] = host_and_docker_platforms(
+        self.platforms: List[RunnablePlatform] = host_and_docker_platforms(
             self.discovery, want_docker=not (args.no_docker or host_only), log=self.notes.append
         )
         report_dir = (args.report_dir or self.root / "matrix-report").resolve()
@@ -271,36 +275,23 @@ def _context(
 def prepare(args: argparse.Namespace, planned: Planned, console: Console) -> int:
     """What the selected cells need, made ahead (`nox -s matrix --install-only`)."""
     ctx = _context(args, planned, console.print, [])
-    runnable = [p for p in planned.cells if not p.skip and not p.error]
-    if any(p.cell.platform == "host" for p in runnable):
-        console.print(f"wheel: {ctx.ensure_host_wheel()}")
-    failures = 0
-    seen: Dict[str, bool] = {}
-    for p in runnable:
-        interp = p.slot.interpreter
-        if p.cell.platform != "host" or interp is None or interp.short in seen:
-            continue
-        seen[interp.short] = True
-        try:
-            base = envs.ensure_base_env(interp, ctx.requirements, ctx.env_cache, log=console.print)
-            console.print(f"env {interp.short}: {'cached' if base.cached else 'built'} {base.path}")
-        except envs.EnvError as exc:
-            failures += 1
-            console.print(f"[red]env {interp.short}: {exc}[/]")
-    for platform in {
-        p.platform.name: p.platform for p in runnable if p.cell.platform != "host"
-    }.values():
-        why = platform.prepare(ctx)
-        if why:
-            failures += 1
-            console.print(f"[red]{platform.name}: {why}[/]")
+    slots_by_platform: Dict[str, List[Slot]] = {}
+    platforms: Dict[str, RunnablePlatform] = {}
+    for p in planned.cells:
+        if not p.skip and not p.error:
+            platforms.setdefault(p.platform.name, runnable(p.platform))
+            slots_by_platform.setdefault(p.platform.name, []).append(p.slot)
+    failures = sum(
+        platform.prepare_ahead(ctx, slots_by_platform[name], console.print)
+        for name, platform in platforms.items()
+    )
     return 1 if failures else 0
 
 
 def cmd_run(args: argparse.Namespace, passthrough: List[str]) -> int:
     console = make_console(no_color=args.no_color)
     err = make_console(stderr=True, no_color=args.no_color)
-    planned = Planned(args, err.print)
+    planned = Planned(args)
     if args.json:
         print(github_matrix_json(planned.cells))
         return 0
@@ -322,7 +313,7 @@ def cmd_run(args: argparse.Namespace, passthrough: List[str]) -> int:
     paths = planned.paths
     store.check_writable(paths)
     started = time.time()
-    if any(p.cell.platform == "host" and not p.skip and not p.error for p in planned.cells):
+    if any(runnable(p.platform).uses_host_wheel and not (p.skip or p.error) for p in planned.cells):
         ctx.ensure_host_wheel()
     if not planned.selection.narrowed():
         archive_previous(paths)
@@ -337,7 +328,14 @@ def cmd_run(args: argparse.Namespace, passthrough: List[str]) -> int:
     )
     try:
         with LiveProgress(err, total=len(planned.cells)) as live:
-            results = execute(ctx, planned.cells, jobs=jobs, cores=cores, observer=live)
+            results = execute(
+                ctx,
+                planned.cells,
+                jobs=jobs,
+                cores=cores,
+                observer=live,
+                write_result=lambda result: store.write_result(paths, result),
+            )
     except KeyboardInterrupt:
         try:  # the cells that finished are on disk: make the reports of them
             write_reports(paths, run_metadata(args, planned, ctx, started, jobs, cores))
@@ -406,7 +404,7 @@ def run_metadata(
         "seconds": round(time.time() - started, 1),
         "project_root": str(planned.root),
         "wheel": str(wheel) if wheel else None,
-        "wheel_key": wheelcache.source_key(planned.root),
+        "wheel_key": host_wheel.source_key(planned.root),
         "build_seconds": round(ctx.build_seconds, 2),
         "jobs": jobs,
         "cores": cores,

@@ -23,8 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from rich.console import Console
 
-from sky_matrix.bench import inputs as inputs_module
-from sky_matrix.bench import memory, report, targets, timing
+from sky_matrix.bench import inputs as inputs_module, memory, report, targets, timing
 from sky_matrix.bench.cases import (
     TAIL_LINES,
     Case,

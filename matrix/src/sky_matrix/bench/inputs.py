@@ -28,7 +28,6 @@ GIB = 1024**3
 _UNITS = {"": 1, "B": 1, "KIB": KIB, "MIB": MIB, "GIB": GIB, "K": KIB, "M": MIB, "G": GIB}
 _SIZE = re.compile(r"^\s*(\d+)\s*([A-Za-z]*)\s*$")
 _TEXT_SEED = 20241031
-_WRITE_CHUNK = MIB
 
 
 def parse_size(text: str) -> int:

@@ -63,11 +63,6 @@ def write_json(bench: Dict[str, Any], path: Path) -> None:
     tmp.replace(path)
 
 
-def load_json(path: Path) -> Dict[str, Any]:
-    data: Dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
-
-
 def _case_rows(bench: Dict[str, Any]) -> List[List[str]]:
     rows = []
     for case in bench["cases"]:

@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from sky_matrix import wheelcache
-from sky_matrix.discovery import discover, label_sort_key
-from sky_matrix.errors import EXIT_USAGE, UsageError
+from sky_matrix.build import host_wheel
+from sky_matrix.core.errors import EXIT_USAGE, UsageError
+from sky_matrix.core.model import Interpreter
 from sky_matrix.leaks import canary_wheel, expectations, proof
-from sky_matrix.model import Interpreter
+from sky_matrix.plan.discovery import discover, label_sort_key
 
 
 def _log(message: str) -> None:
@@ -86,15 +86,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         release = None
         if not args.no_release:
-            release = args.release_wheel or wheelcache.build_wheel(root, log=_log)[0]
-        cache = wheelcache.cache_root(root)
+            release = args.release_wheel or host_wheel.build_wheel(root, log=_log)[0]
+        cache = host_wheel.cache_root(root)
         work_dir = (args.work_dir or cache / "leaks").resolve()
         work_dir.mkdir(parents=True, exist_ok=True)
         verdicts = proof.prove(
             root, interpreters, canary_wheel=wheel, release_wheel=release,
             env_cache=(args.env_cache or cache / "envs").resolve(), work_dir=work_dir, log=_log,
         )  # fmt: skip
-    except (UsageError, canary_wheel.CanaryBuildError, wheelcache.BuildError) as exc:
+    except (UsageError, canary_wheel.CanaryBuildError, host_wheel.BuildError) as exc:
         print(f"sky-rs-matrix leaks: {exc}", file=sys.stderr)
         return EXIT_USAGE
     _print_verdicts(verdicts)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, List
 
-from sky_matrix import wheelcache
+from sky_matrix.build import host_wheel
 
 FEATURE = "leak-canary"
 
@@ -25,8 +25,8 @@ class CanaryBuildError(Exception):
 
 
 def default_out_dir(project_root: Path, feature: str = FEATURE) -> Path:
-    key = wheelcache.source_key(project_root)
-    return wheelcache.cache_root(project_root) / feature / key
+    key = host_wheel.source_key(project_root)
+    return host_wheel.cache_root(project_root) / feature / key
 
 
 def build_command(maturin: List[str], out_dir: Path, feature: str = FEATURE) -> List[str]:
@@ -44,13 +44,13 @@ def build_canary_wheel(
 ) -> Path:
     """The wheel with `feature` for the current sources, built unless already there."""
     out_dir = out_dir or default_out_dir(project_root, feature)
-    found = sorted(out_dir.glob(f"{wheelcache.WHEEL_DIST}-*.whl"))
+    found = sorted(out_dir.glob(f"{host_wheel.WHEEL_DIST}-*.whl"))
     if found and not force:
         log(f"{feature} wheel: reusing {found[-1]}")
         return found[-1]
     try:
-        command = list(maturin or wheelcache.maturin_command())
-    except wheelcache.BuildError as exc:
+        command = list(maturin or host_wheel.maturin_command())
+    except host_wheel.BuildError as exc:
         raise CanaryBuildError(str(exc)) from None
     scratch = out_dir.with_name(out_dir.name + ".building")
     shutil.rmtree(scratch, ignore_errors=True)
@@ -67,7 +67,7 @@ def build_canary_wheel(
             )  # fmt: skip
         except OSError as exc:
             raise CanaryBuildError(f"cannot run {argv[0]}: {exc}") from None
-    wheels = sorted(scratch.glob(f"{wheelcache.WHEEL_DIST}-*.whl"))
+    wheels = sorted(scratch.glob(f"{host_wheel.WHEEL_DIST}-*.whl"))
     if proc.returncode != 0 or not wheels:
         shutil.rmtree(scratch, ignore_errors=True)
         raise CanaryBuildError(

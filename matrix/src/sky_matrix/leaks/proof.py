@@ -1,7 +1,7 @@
 """Running the leaks suite against a given wheel on a given interpreter, and judging it.
 
 Each run is a cell in all but name: a fresh venv on the cached base
-environment of `tests/requirements.txt` (sky_matrix.envs), the wheel installed
+environment of `tests/requirements.txt` (sky_matrix.build.venvs), the wheel installed
 into it alone, a temporary copy of tests/leaks/, pytest with two xdist workers
 and a JUnit file, and the suite's leak report in a directory of its own.
 """
@@ -18,15 +18,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
-from sky_matrix import envs
-from sky_matrix.hostcell import SCRUBBED_ENV
+from sky_matrix.build import venvs
+from sky_matrix.core.model import Interpreter
+from sky_matrix.execute.host_cell import SCRUBBED_ENV
 from sky_matrix.leaks import expectations
-from sky_matrix.model import Interpreter
 
 SUITE_DIR = Path("tests") / "leaks"
 REQUIREMENTS = Path("tests") / "requirements.txt"
 REPORT_NAME = "extra-leaks.json"
-SUITE_TIMEOUT = 1800.0  # the leaks suite's cell limit (sky_matrix.suites)
+SUITE_TIMEOUT = 1800.0  # the leaks suite's cell limit (sky_matrix.config.suites)
 TEST_TIMEOUT = 900.0
 WORKERS = 2
 # Asked of the suite's own module, in the cell's venv: the facts that decide
@@ -111,9 +111,9 @@ def run_suite(
     scratch = Path(tempfile.mkdtemp(prefix=f"leaks-{interp.short}-", dir=str(work_dir)))
     try:
         try:
-            base = envs.ensure_base_env(interp, requirements, env_cache, log=log)
-            python = envs.make_cell_env(interp, base, scratch / "venv", wheel)
-        except envs.EnvError as exc:
+            base = venvs.ensure_base_env(interp, requirements, env_cache, log=log)
+            python = venvs.make_cell_env(interp, base, scratch / "venv", wheel)
+        except venvs.EnvError as exc:
             raise ProofError(f"environment for {interp.short}: {exc}") from None
         suite = scratch / "run" / SUITE_DIR
         shutil.copytree(

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from sky_matrix.container_wheel import parse_auditwheel_show, wheel_glibc, wheel_tags
+from sky_matrix.build.manylinux_wheel import parse_auditwheel_show, wheel_glibc, wheel_tags
 
 _OUTPUT_LIMIT = 4000
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -8,15 +8,12 @@ Rust backend, an existing samples file, no docker).
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
-from . import driver as driver_module
-from . import series as series_module
-from . import workload as workload_module
+from . import driver as driver_module, results, series as series_module, workload as workload_module
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -151,66 +148,6 @@ def _out_dir(args: argparse.Namespace) -> Path:
     return args.out
 
 
-REPORT_FILES = ("samples.jsonl", "verdict.json", "memory.png", "fds_threads.png", "latency.png")
-
-
-def make_room(out_dir: Path) -> Optional[str]:
-    """Ready ``out_dir`` for a new run; None, or why it can't be used.
-
-    A *completed* earlier run there is moved to ``out_dir/previous/<run id>/``
-    so that ``nox -s soak`` can be run again; an unfinished one is left alone
-    (it is probably meant to be resumed).
-    """
-    samples = out_dir / "samples.jsonl"
-    if not samples.exists() or samples.stat().st_size == 0:
-        return None
-    try:
-        previous = series_module.load(samples)
-    except series_module.SeriesError as exc:
-        return f"{samples} is not a soak series ({exc}): choose another --out"
-    if not previous.completed:
-        return f"{samples} holds an unfinished run: --resume it, or choose another --out"
-    archive = out_dir / "previous" / str(previous.header.get("run_id", "unknown"))
-    archive.mkdir(parents=True, exist_ok=True)
-    for name in REPORT_FILES:
-        if (out_dir / name).exists():
-            (out_dir / name).replace(archive / name)
-    print(f"soak: moved the previous, completed run to {archive}", file=sys.stderr)
-    return None
-
-
-def judge_and_report(
-    samples: Path, out_dir: Path, *, charts: bool = True, quiet: bool = False
-) -> Dict[str, Any]:
-    """Verdict JSON, charts and the terminal summary for a samples file."""
-    from . import verdict as verdict_module
-
-    series = series_module.load(samples)
-    result = verdict_module.build(series)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    verdict_path = out_dir / "verdict.json"
-    verdict_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    files = [str(samples), str(verdict_path)]
-    if charts:
-        from . import charts as charts_module
-
-        files += [str(p) for p in charts_module.write_all(series, out_dir)]
-    if not quiet:
-        from . import report
-
-        report.print_summary(result, files)
-    return result
-
-
-def _exit_status(verdict: Dict[str, Any], reason: Optional[str]) -> int:
-    if verdict["status"] == "pass":
-        return 0
-    if reason == "segment-limit":
-        # Incomplete by design: fail only if something besides completeness failed.
-        return 1 if any(not f.startswith("incomplete") for f in verdict["failures"]) else 0
-    return 1
-
-
 def _new_config(args: argparse.Namespace, backends: Sequence[str]) -> driver_module.RunConfig:
     interval = args.interval or driver_module.default_interval(args.duration)
     warmup = args.warmup if args.warmup is not None else driver_module.default_warmup(args.duration)
@@ -252,7 +189,7 @@ def run_host(
 ) -> int:
     samples = _samples_path(args)
     if args.resume is None:
-        problem = make_room(args.out)
+        problem = results.make_room(args.out)
         if problem is not None:
             print(f"soak: {problem}", file=sys.stderr)
             return 2
@@ -297,8 +234,8 @@ def run_host(
     if args.driver_only:
         print(f"soak: segment ended: {reason}", file=sys.stderr)
         return 0
-    verdict = judge_and_report(samples, _out_dir(args), charts=not args.no_charts)
-    return _exit_status(verdict, reason)
+    verdict = results.judge_and_report(samples, _out_dir(args), charts=not args.no_charts)
+    return results.exit_status(verdict, reason)
 
 
 def main(
@@ -306,7 +243,9 @@ def main(
 ) -> int:
     args = build_parser().parse_args(argv)
     if args.verdict_only is not None:
-        verdict = judge_and_report(args.verdict_only, _out_dir(args), charts=not args.no_charts)
+        verdict = results.judge_and_report(
+            args.verdict_only, _out_dir(args), charts=not args.no_charts
+        )
         return 0 if verdict["status"] == "pass" else 1
     if args.platform.startswith("docker:"):
         from . import container

@@ -9,8 +9,8 @@ never need to exist in the image. The memory limit in the verdict is the one
 the driver read inside the container (``--profile memory-512m`` → 512 MiB).
 
 Images, profiles, the manylinux wheel and the wheelhouse come from the matrix
-runner (:mod:`sky_matrix.images`, :mod:`sky_matrix.profiles`,
-:mod:`sky_matrix.container_wheel`, :mod:`sky_matrix.container_wheelhouse`).
+runner (:mod:`sky_matrix.docker.images`, :mod:`sky_matrix.config.profiles`,
+:mod:`sky_matrix.build.manylinux_wheel`, :mod:`sky_matrix.build.wheelhouses`).
 """
 
 from __future__ import annotations
@@ -25,10 +25,13 @@ import uuid
 from pathlib import Path
 from typing import List, Mapping, Optional, Sequence, Tuple
 
-from sky_matrix import container_wheel, container_wheelhouse, containers, images, profiles
-from sky_matrix.model import Interpreter
+from sky_matrix.build import manylinux_wheel, wheelhouses
+from sky_matrix.config import profiles
+from sky_matrix.core.model import Interpreter
+from sky_matrix.docker import images
+from sky_matrix.execute import container_cell
 
-from . import driver as driver_module
+from . import driver as driver_module, results
 
 SOAK_SRC = "/opt/sky-rs/soak-src"
 OUT = "/soak-out"
@@ -61,17 +64,17 @@ def find_wheel(args: argparse.Namespace) -> Path:
     if os.environ.get(WHEEL_ENV):
         return Path(os.environ[WHEEL_ENV])
     root = project_root()
-    return container_wheel.build_manylinux_wheel(
-        root, container_wheel.tools_cache(root) / "soak-wheel", _log
+    return manylinux_wheel.build_manylinux_wheel(
+        root, manylinux_wheel.tools_cache(root) / "soak-wheel", _log
     )
 
 
-def _run_in_image(tag: str) -> container_wheelhouse.ContainerRunner:
+def _run_in_image(tag: str) -> wheelhouses.ContainerRunner:
     def run(wheelhouse: Path, argv: Sequence[str]) -> Tuple[int, str]:
         cmd = [
             "docker", "run", "--rm", "--network", "none",
-            "--mount", containers.bind_mount(wheelhouse.resolve(),
-                                             container_wheelhouse.CONTAINER_WHEELHOUSE,
+            "--mount", container_cell.bind_mount(wheelhouse.resolve(),
+                                             wheelhouses.CONTAINER_WHEELHOUSE,
                                              read_only=True),
             tag, *argv,
         ]  # fmt: skip
@@ -107,7 +110,7 @@ def container_script(
     interp: Interpreter, wheel_name: str, pip_wheel: str, soak_args: Sequence[str]
 ) -> str:
     """Shell run inside the image: venv, offline install, then the driver."""
-    house = container_wheelhouse.CONTAINER_WHEELHOUSE
+    house = wheelhouses.CONTAINER_WHEELHOUSE
     quoted = " ".join("'" + a.replace("'", "'\\''") + "'" for a in soak_args)
     return (
         "set -e; "
@@ -120,8 +123,6 @@ def container_script(
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import cli
-
     image = args.platform.split(":", 1)[1]
     profile = profiles.PROFILES.get(args.profile)
     if profile is None:
@@ -137,19 +138,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         wheel = find_wheel(args).resolve()
-        wheelhouse = container_wheelhouse.ensure_wheelhouse(
+        wheelhouse = wheelhouses.ensure_wheelhouse(
             interp, REQUIREMENTS, _run_in_image(build.tag), log=_log
         )
-    except (container_wheel.ContainerWheelError, container_wheelhouse.WheelhouseError) as exc:
+    except (manylinux_wheel.ContainerWheelError, wheelhouses.WheelhouseError) as exc:
         _log(str(exc))
         return 2
-    pip_wheel = container_wheelhouse.find_pip_wheel(wheelhouse)
+    pip_wheel = wheelhouses.find_pip_wheel(wheelhouse)
     assert pip_wheel is not None  # ensure_wheelhouse checked it
     resume = args.resume is not None
     samples = args.resume if resume else args.out / "samples.jsonl"
     out_dir = samples.parent.resolve()
     if not resume:
-        problem = cli.make_room(args.out)
+        problem = results.make_room(args.out)
         if problem is not None:
             _log(problem)
             return 2
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     name = f"sky-rs-soak-{uuid.uuid4().hex[:12]}"
     mounts = [
-        (wheelhouse, container_wheelhouse.CONTAINER_WHEELHOUSE, True),
+        (wheelhouse, wheelhouses.CONTAINER_WHEELHOUSE, True),
         (wheel, f"/opt/sky-rs/wheel/{wheel.name}", True),
         (project_root() / "matrix" / "src", SOAK_SRC, True),
         (out_dir, OUT, False),
@@ -180,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     for source, target, read_only in mounts:
         cmd += [
             "--mount",
-            containers.bind_mount(Path(source).resolve(), target, read_only=read_only),
+            container_cell.bind_mount(Path(source).resolve(), target, read_only=read_only),
         ]
     cmd += profile.run_args(docker_dir)
     script = container_script(interp, wheel.name, pip_wheel.name, driver_argv(args, resume))
@@ -191,13 +192,13 @@ def run(args: argparse.Namespace) -> int:
         _log(f"container exited {code}")
     if not samples.exists():
         return 2
-    verdict = cli.judge_and_report(
+    verdict = results.judge_and_report(
         samples, out_dir if args.resume else args.out, charts=not args.no_charts
     )
     reason = _end_reason(samples)
     if code != 0 and reason is None:
         return 1 if verdict["status"] == "fail" else 2
-    return cli._exit_status(verdict, reason)
+    return results.exit_status(verdict, reason)
 
 
 def _end_reason(samples: Path) -> Optional[str]:

@@ -27,9 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import sky_rs
 
-from . import recorder as recorder_module
-from . import series as series_module
-from . import workload as workload_module
+from . import recorder as recorder_module, series as series_module, workload as workload_module
 from .sampler import ProcessSampler, fd_soft_limit
 
 # At most this many error records per stream and segment: enough to diagnose,

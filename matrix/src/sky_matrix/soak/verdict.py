@@ -42,8 +42,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import recorder as recorder_module
-from . import statistics as stats_module
+from . import recorder as recorder_module, statistics as stats_module
 from .series import Series
 
 # Significance: with ~60 samples (a 2-minute run) a real leak gives p < 1e-6,

@@ -19,8 +19,8 @@ import subprocess
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from sky_matrix.errors import UsageError
-from sky_matrix.model import Interpreter
+from sky_matrix.core.errors import UsageError
+from sky_matrix.core.model import Interpreter
 
 # The interpreters a release must pass on; newer ones join when found.
 PLANNED = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")

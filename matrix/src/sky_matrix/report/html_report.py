@@ -7,9 +7,9 @@ from html import escape
 from pathlib import Path
 from typing import Any, Dict, List
 
-from sky_matrix.model import CellResult
-from sky_matrix.store import fallback_counts, summarize, write_text_atomic
-from sky_matrix.table import cell_text, grid, row_label
+from sky_matrix.core.model import CellResult
+from sky_matrix.report.store import fallback_counts, summarize, write_text_atomic
+from sky_matrix.report.table import cell_text, grid, row_label
 
 CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }

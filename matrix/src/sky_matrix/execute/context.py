@@ -1,9 +1,6 @@
-"""Running the selected cells in parallel and recording each result as it ends.
+"""What every cell of a run shares: wheels, caches, limits, the staged tests, the processes.
 
-`RunContext` holds what every cell shares (wheels, caches, limits, the staged
-tests); `execute` schedules the cells over `-j` workers. A cell that crashes,
-hangs or raises inside the runner is recorded as failed and the others go on;
-each result is written to disk the moment its cell ends.
+The platforms and the cells read it; the scheduler owns one per run.
 """
 
 from __future__ import annotations
@@ -16,18 +13,15 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
-import traceback
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Iterator, List, Optional, Set, Tuple
 
-from sky_matrix import staging, store, wheelcache
-from sky_matrix.errors import UsageError
-from sky_matrix.model import Cell, CellResult, RunPaths
-from sky_matrix.plan import PlannedCell, matches
-from sky_matrix.platforms import Platform
-from sky_matrix.suites import SUITES, Suite, layout
+from sky_matrix.build import host_wheel, manylinux_wheel
+from sky_matrix.config.suites import SUITES, Suite, layout
+from sky_matrix.core.errors import UsageError
+from sky_matrix.core.model import Cell, RunPaths
+from sky_matrix.execute import staging
+from sky_matrix.plan.planner import matches
 
 PLUGIN_SOURCE = Path(__file__).with_name("cell_plugin") / "conftest.py"
 
@@ -69,8 +63,8 @@ class RunContext:
             self._host_wheel = self.wheel_override.resolve()
             return self._host_wheel
         try:
-            wheel, _cached, seconds = wheelcache.build_wheel(self.project_root, log=self.log)
-        except wheelcache.BuildError as exc:
+            wheel, _cached, seconds = host_wheel.build_wheel(self.project_root, log=self.log)
+        except host_wheel.BuildError as exc:
             raise UsageError(str(exc)) from None
         self.build_seconds = seconds
         self._host_wheel = wheel
@@ -89,11 +83,9 @@ class RunContext:
             if self.container_wheel_override is not None:
                 self._container_wheel = self.container_wheel_override.resolve()
                 return self._container_wheel
-            from sky_matrix import container_wheel
-
-            out_dir = wheelcache.cache_root(self.project_root) / "manylinux"
+            out_dir = host_wheel.cache_root(self.project_root) / "manylinux"
             try:  # reuses a wheel verified for the same sources
-                self._container_wheel = container_wheel.build_manylinux_wheel(
+                self._container_wheel = manylinux_wheel.build_manylinux_wheel(
                     self.project_root, out_dir, self.log
                 )
             except Exception as exc:  # reported on every container cell
@@ -189,138 +181,3 @@ class RunContext:
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-
-
-class Observer:
-    """What the scheduler reports to (the live progress display)."""
-
-    def cell_started(self, cell: Cell) -> None:
-        pass
-
-    def cell_finished(self, result: CellResult) -> None:
-        pass
-
-
-def _planned_result(planned: PlannedCell, verdict: str, reason: str) -> CellResult:
-    return CellResult(
-        cell=planned.cell, verdict=verdict, reason=reason, interpreter=planned.slot.interpreter
-    )
-
-
-def execute(
-    ctx: RunContext,
-    cells: List[PlannedCell],
-    *,
-    jobs: int,
-    cores: int,
-    observer: Observer,
-) -> List[CellResult]:
-    """Run `cells`; every result is on disk when this returns (or raises)."""
-    results: List[CellResult] = []
-    results_lock = threading.Lock()
-    abort: List[BaseException] = []
-    running = [0]
-
-    def record(planned: PlannedCell, result: CellResult) -> None:
-        result.required = planned.required
-        result.run_id = ctx.run_id
-        result.finished_at = time.time()
-        if result.verdict != "pass" and result.log_tail is None and result.reason:
-            result.log_tail = result.reason
-        try:
-            store.write_result(ctx.paths, result)
-        except UsageError as exc:
-            abort.append(exc)
-            ctx.kill_all()
-            raise
-        with results_lock:
-            results.append(result)
-        observer.cell_finished(result)
-
-    # Cells whose fate is known before running are recorded first.
-    runnable: List[PlannedCell] = []
-    for planned in cells:
-        if planned.error:
-            record(planned, _planned_result(planned, "error", planned.error))
-        elif planned.skip:
-            record(planned, _planned_result(planned, "skipped", planned.skip))
-        else:
-            runnable.append(planned)
-
-    # Container platforms prepare (build images) in the background while host cells run.
-    prepared: Dict[str, threading.Event] = {}
-    failures: Dict[str, Optional[str]] = {}
-    to_prepare: List[Platform] = []
-    for planned in runnable:
-        name = planned.platform.name
-        if name != "host" and name not in prepared:
-            prepared[name] = threading.Event()
-            to_prepare.append(planned.platform)
-
-    def prepare_all() -> None:
-        for platform in to_prepare:
-            try:
-                failures[platform.name] = platform.prepare(ctx)
-            except Exception as exc:  # a bug in preparing must not hang the run
-                failures[platform.name] = f"preparing {platform.name} failed: {exc!r}"
-            prepared[platform.name].set()
-
-    preparer = threading.Thread(target=prepare_all, name="prepare-platforms", daemon=True)
-    if to_prepare:
-        preparer.start()
-
-    def run_one(planned: PlannedCell) -> None:
-        if abort:
-            return
-        cell = planned.cell
-        slot = planned.slot
-        if cell.platform != "host":
-            prepared[cell.platform].wait()
-            failure = failures.get(cell.platform)
-            if failure:
-                record(planned, _planned_result(planned, "error", failure))
-                return
-            slot = planned.platform.slots().get(cell.python, slot)
-            if slot.interpreter is None:
-                record(planned, _planned_result(planned, "skipped", slot.missing or "not found"))
-                return
-        with results_lock:
-            running[0] += 1
-            workers = max(1, cores // running[0])
-        observer.cell_started(cell)
-        try:
-            result = planned.platform.run_cell(cell, slot, ctx, workers)
-        except UsageError as exc:
-            result = _planned_result(planned, "error", str(exc))
-        except Exception as exc:  # recorded as this cell's failure; the others go on
-            result = _planned_result(planned, "error", f"runner error: {exc!r}")
-            result.log_tail = traceback.format_exc()
-        finally:
-            with results_lock:
-                running[0] -= 1
-        record(planned, result)
-
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="cell") as pool:
-        futures: Set[Future[None]] = {pool.submit(run_one, p) for p in runnable}
-        try:
-            while futures:
-                done, futures = wait(futures, timeout=1.0, return_when=FIRST_COMPLETED)
-                for future in done:
-                    if future.cancelled():
-                        continue
-                    exc = future.exception()
-                    if exc is not None and not abort:
-                        abort.append(exc)
-                if abort:
-                    for future in futures:
-                        future.cancel()
-                    ctx.kill_all()
-        except KeyboardInterrupt:
-            abort.append(KeyboardInterrupt())
-            for future in futures:
-                future.cancel()
-            ctx.kill_all()
-            raise
-    if abort:
-        raise abort[0]
-    return results

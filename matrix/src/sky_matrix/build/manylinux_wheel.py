@@ -6,7 +6,7 @@ against glibc 2.17 stubs) and `--compatibility manylinux2014`, then checked with
 show`: a wheel whose tag or symbol versions need a newer glibc than the oldest image is refused
 with the reason, so no container cell silently runs the pure-Python fallback.
 
-Cached by the sources' content (`wheelcache.source_key`); the tools (maturin, ziglang,
+Cached by the sources' content (`host_wheel.source_key`); the tools (maturin, ziglang,
 auditwheel) live in a venv of their own (see `tools_cache`).
 """
 
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
-from sky_matrix import wheelcache
+from sky_matrix.build import host_wheel
 
 # The oldest glibc any image of the matrix has (manylinux2014).
 REQUIRED_GLIBC: Tuple[int, int] = (2, 17)
@@ -170,7 +170,7 @@ def tools_cache(project_root: Path) -> Path:
     override = os.environ.get(CACHE_ENV)
     if override:
         return Path(override) / "container-wheel"
-    return wheelcache.cache_root(project_root)
+    return host_wheel.cache_root(project_root)
 
 
 def build_manylinux_wheel(project_root: Path, out_dir: Path, log: Log) -> Path:
@@ -180,7 +180,7 @@ def build_manylinux_wheel(project_root: Path, out_dir: Path, log: Log) -> Path:
     ContainerWheelError with the reason (tool install, build, or verification).
     """
     started = time.monotonic()
-    key = wheelcache.source_key(project_root)
+    key = host_wheel.source_key(project_root)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = tools_cache(project_root)
     cache.mkdir(parents=True, exist_ok=True)
@@ -203,7 +203,7 @@ def build_manylinux_wheel(project_root: Path, out_dir: Path, log: Log) -> Path:
         argv = maturin_build_command([str(bin_dir / "maturin")], scratch, sys.executable)
         log(f"container wheel: {' '.join(argv)} (log: {build_log})")
         code, output = _run(argv, cwd=project_root, env=env, log_path=build_log)
-        wheels = sorted(scratch.glob(f"{wheelcache.WHEEL_DIST}-*.whl"))
+        wheels = sorted(scratch.glob(f"{host_wheel.WHEEL_DIST}-*.whl"))
         if code != 0 or not wheels:
             shutil.rmtree(scratch, ignore_errors=True)
             raise ContainerWheelError(
@@ -215,7 +215,7 @@ def build_manylinux_wheel(project_root: Path, out_dir: Path, log: Log) -> Path:
         if code != 0:
             raise ContainerWheelError(f"auditwheel show failed: {_last_error(shown)}")
         check_auditwheel(shown)
-        for old in out_dir.glob(f"{wheelcache.WHEEL_DIST}-*.whl"):
+        for old in out_dir.glob(f"{host_wheel.WHEEL_DIST}-*.whl"):
             old.unlink()
         final = out_dir / wheel.name
         os.replace(wheel, final)

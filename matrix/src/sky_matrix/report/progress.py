@@ -17,8 +17,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from sky_matrix.model import Cell, CellResult
-from sky_matrix.runner import Observer
+from sky_matrix.core.events import Observer
+from sky_matrix.core.model import Cell, CellResult
 
 STYLE = {"pass": "green", "fail": "bold red", "error": "bold magenta", "skipped": "yellow"}
 

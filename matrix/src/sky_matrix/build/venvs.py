@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable, List
 
-from sky_matrix.model import Interpreter
+from sky_matrix.core.model import Interpreter
 
 ENV_FORMAT = 1  # bump when the layout of a base environment changes
 BASE_MARKER = ".sky-matrix-complete"

@@ -16,14 +16,14 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
-from sky_matrix import envs, junit, outcome
-from sky_matrix.model import Cell, CellResult, Interpreter
-from sky_matrix.suites import layout
-
-if TYPE_CHECKING:
-    from sky_matrix.runner import RunContext
+from sky_matrix.build import venvs
+from sky_matrix.config.suites import layout
+from sky_matrix.core.model import Cell, CellResult, Interpreter
+from sky_matrix.docker import images
+from sky_matrix.execute import outcome
+from sky_matrix.execute.context import RunContext
 
 STATS_SCRIPT = r"""
 import json, sys
@@ -70,10 +70,6 @@ def _cgroup_test_image() -> Optional[str]:
     Its glibc must run the host wheel (manylinux_2_34 here), so not bullseye. Only an image
     that is already built is used: a host cell never waits for an image build.
     """
-    try:
-        from sky_matrix import images
-    except ImportError:
-        return None
     if not images.docker_status()[0]:
         return None
     for name in ("bookworm", "trixie", "sid"):
@@ -124,36 +120,6 @@ def run_limited(
     return proc.returncode, timed_out, time.monotonic() - started
 
 
-def merge_suite_stats(cell_dir: Path) -> Optional[Dict[str, Any]]:
-    """Sum the `sky_rs.stats()` that each process of the suite left behind."""
-    parts = []
-    for path in sorted(cell_dir.glob("suite-stats-*.json")):
-        try:
-            parts.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            continue
-    if not parts:
-        return None
-    functions: Dict[str, Dict[str, Any]] = {}
-    mismatches: List[Any] = []
-    for part in parts:
-        for name, entry in (part.get("functions") or {}).items():
-            into = functions.setdefault(name, {"rust": 0, "python": 0, "fallbacks": {}})
-            into["rust"] += int(entry.get("rust", 0))
-            into["python"] += int(entry.get("python", 0))
-            for reason, count in (entry.get("fallbacks") or {}).items():
-                into["fallbacks"][reason] = into["fallbacks"].get(reason, 0) + int(count)
-        mismatches.extend(part.get("mismatches") or [])
-    calls = sum(e["rust"] + e["python"] for e in functions.values())
-    fallbacks = sum(sum(e["fallbacks"].values()) for e in functions.values())
-    return {
-        "functions": functions,
-        "fallback_rate": (fallbacks / calls) if calls else 0.0,
-        "mismatches": mismatches[:50],
-        "processes": len(parts),
-    }
-
-
 def _read_first_test(cell_dir: Path) -> Optional[float]:
     try:
         return float((cell_dir / "first-test").read_text().strip())
@@ -194,13 +160,13 @@ def run_host_cell(cell: Cell, interp: Interpreter, ctx: RunContext, workers: int
     try:
         t0 = time.monotonic()
         try:
-            base = envs.ensure_base_env(interp, ctx.requirements, ctx.env_cache, log=ctx.log)
+            base = venvs.ensure_base_env(interp, ctx.requirements, ctx.env_cache, log=ctx.log)
             result.durations["env_base"] = round(time.monotonic() - t0, 3)
             result.extra["env_cached"] = base.cached
             t1 = time.monotonic()
-            python = envs.make_cell_env(interp, base, scratch / "venv", wheel)
+            python = venvs.make_cell_env(interp, base, scratch / "venv", wheel)
             result.durations["env_cell"] = round(time.monotonic() - t1, 3)
-        except envs.EnvError as exc:
+        except venvs.EnvError as exc:
             result.reason = f"environment: {exc}"
             with open(log_path, "a", encoding="utf-8") as log:
                 log.write(f"ENVIRONMENT ERROR: {exc}\n")
@@ -226,7 +192,7 @@ def run_host_cell(cell: Cell, interp: Interpreter, ctx: RunContext, workers: int
             )
             result.durations["tests"] = round(seconds, 3)
             result.returncode = returncode
-            counts = junit.read_counts(junit_path) or {}
+            counts = outcome.read_counts(junit_path) or {}
             if junit_path.exists():
                 result.junit_path = str(junit_path)
             result.counts = counts
@@ -260,7 +226,7 @@ def _collect_stats(
     venv: Path,
     cell_dir: Path,
 ) -> None:
-    suite_stats = merge_suite_stats(cell_dir)
+    suite_stats = outcome.merge_suite_stats(cell_dir)
     env = {k: v for k, v in env.items() if k != "SKY_RS_MATRIX_CANARY"}
     try:
         proc = subprocess.run(

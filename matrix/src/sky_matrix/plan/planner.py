@@ -13,11 +13,12 @@ import fnmatch
 import json
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from sky_matrix.discovery import label_sort_key
-from sky_matrix.errors import UsageError
-from sky_matrix.model import Cell
-from sky_matrix.platforms import Platform, Slot
-from sky_matrix.suites import SUITES
+from sky_matrix.config.profiles import DEFAULT_PROFILE
+from sky_matrix.config.suites import SUITES
+from sky_matrix.core.errors import UsageError
+from sky_matrix.core.model import Cell
+from sky_matrix.plan.discovery import label_sort_key
+from sky_matrix.plan.platform import Platform, Slot, host_first_key
 
 
 @dataclasses.dataclass
@@ -84,7 +85,7 @@ def full_plan(platforms: Sequence[Platform], *, strict: bool) -> List[PlannedCel
                     if blocked:
                         planned.skip = blocked
                     elif slot.interpreter is None and slot.missing:
-                        if strict and platform.name == "host":
+                        if strict and platform.interpreters_are_installed_by_user:
                             planned.error = (
                                 f"{slot.missing} (strict: install CPython {label} or pass"
                                 " --python PATH; --no-strict makes it a skip)"
@@ -164,11 +165,10 @@ def cell_sort_key(cell: Cell) -> Tuple[Any, ...]:
     suites = list(SUITES)
     suite_index = suites.index(cell.suite) if cell.suite in suites else len(suites)
     return (
-        cell.platform != "host",
-        cell.platform,
+        *host_first_key(cell.platform),
         label_sort_key(cell.python),
         suite_index,
-        cell.profile != "default",
+        cell.profile != DEFAULT_PROFILE,
         cell.profile,
     )
 

@@ -8,9 +8,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sky_matrix.discovery import label_sort_key
-from sky_matrix.model import CellResult
-from sky_matrix.suites import SUITES
+from sky_matrix.config.profiles import DEFAULT_PROFILE
+from sky_matrix.config.suites import SUITES
+from sky_matrix.core.model import CellResult
+from sky_matrix.plan.discovery import label_sort_key
+from sky_matrix.plan.platform import host_first_key
 
 Row = Tuple[str, str, str]  # platform, python label, profile
 
@@ -18,7 +20,7 @@ Row = Tuple[str, str, str]  # platform, python label, profile
 def row_label(row: Row) -> str:
     platform, python, profile = row
     label = f"{platform} / {python}"
-    return label if profile == "default" else f"{label} / {profile}"
+    return label if profile == DEFAULT_PROFILE else f"{label} / {profile}"
 
 
 def grid(
@@ -35,7 +37,7 @@ def grid(
         cells[(row, cell.suite)] = result
     ordered_rows = sorted(
         rows,
-        key=lambda r: (r[0] != "host", r[0], label_sort_key(r[1]), r[2] != "default", r[2]),
+        key=lambda r: (*host_first_key(r[0]), label_sort_key(r[1]), r[2] != DEFAULT_PROFILE, r[2]),
     )
     ordered_suites = [s for s in SUITES if s in suites] + sorted(suites - set(SUITES))
     return ordered_rows, ordered_suites, cells

@@ -15,25 +15,25 @@ a daemon that refuses a profile's flags make the cell `skipped` or `error` with 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from sky_matrix import container_wheelhouse, images, junit, outcome
-from sky_matrix.container_wheel import wheel_glibc
-from sky_matrix.hostcell import merge_suite_stats
-from sky_matrix.model import Cell, CellResult, Interpreter
-from sky_matrix.profiles import PROFILES, Profile
+from sky_matrix.build import wheelhouses
+from sky_matrix.build.manylinux_wheel import wheel_glibc
+from sky_matrix.config.profiles import PROFILES, Profile
+from sky_matrix.core.model import Cell, CellResult, Interpreter
+from sky_matrix.docker import images
+from sky_matrix.execute import outcome
 
 CONTAINER_ROOT = "/opt/sky-rs"
 DRIVER_PATH = f"{CONTAINER_ROOT}/cell_driver.py"
 SUITE_PATH = f"{CONTAINER_ROOT}/suite"
 WHEEL_DIR = f"{CONTAINER_ROOT}/wheel"
-WHEELHOUSE_PATH = container_wheelhouse.CONTAINER_WHEELHOUSE
+WHEELHOUSE_PATH = wheelhouses.CONTAINER_WHEELHOUSE
 CELL_PATH = "/cell"
 CELL_LABEL = "org.skypilot-rust.matrix.cell"
 
@@ -47,8 +47,6 @@ CELL_OUTPUTS = (LOG_FILE, CONFIG_FILE, DRIVER_RESULT, INFO_FILE, JUNIT_FILE, "fi
 
 KILL_WAIT = 60.0  # seconds docker gets to report a killed container
 _DOCKER_TIMEOUT = 120.0
-
-SuiteDirs = Union[Path, Sequence[Path]]
 
 
 # --------------------------------------------------------------------------- pure parts
@@ -295,7 +293,7 @@ def run_cell(
     interp: Interpreter,
     image: images.ImageBuild,
     wheel: Path,
-    suite_dir: SuiteDirs,
+    suite_dir: Path,
     cell_dir: Path,
     timeout: float,
     pytest_args: List[str],
@@ -303,8 +301,7 @@ def run_cell(
     """Run one cell in `image`; the result, never an exception for a bad environment.
 
     `suite_dir` is the directory pytest runs from (the runner's staged copy of the tests);
-    `pytest_args` are passed as given and name the test paths relative to it. A list of
-    directories is also taken: they are mounted through their common parent and appended.
+    `pytest_args` are passed as given and name the test paths relative to it.
     """
     started = time.monotonic()
     cell_dir.mkdir(parents=True, exist_ok=True)
@@ -348,32 +345,27 @@ def run_cell(
     if docker_dir is None:
         return finish("error", "the project's docker/ directory was not found")
 
-    if isinstance(suite_dir, (str, Path)):
-        run_dir, test_args = Path(suite_dir), list(pytest_args)
-    else:
-        dirs = [Path(d).resolve() for d in suite_dir]
-        run_dir = Path(_common_parent(dirs))
-        test_args = [*pytest_args, *(d.relative_to(run_dir).as_posix() for d in dirs)]
+    run_dir, test_args = suite_dir, list(pytest_args)
 
     user = profile.user_for(cell.suite)
     note(f"cell {cell.id}\nimage {image.tag}\ninterpreter {interp.path} ({interp.version})")
     note(f"wheel {wheel}\nprofile {profile.name}: {' '.join(profile.docker_args) or '-'}")
     requirements_path = find_requirements(run_dir)
-    requirements = container_wheelhouse.read_requirements(
+    requirements = wheelhouses.read_requirements(
         requirements_path.parent if requirements_path else None
     )
     t0 = time.monotonic()
     try:
-        wheelhouse = container_wheelhouse.ensure_wheelhouse(
+        wheelhouse = wheelhouses.ensure_wheelhouse(
             interp,
             requirements,
             lambda house, argv: _run_with_wheelhouse(image.tag or "", house, argv),
             log=note,
         )
-    except container_wheelhouse.WheelhouseError as exc:
+    except wheelhouses.WheelhouseError as exc:
         return finish("error", f"wheelhouse: {exc}")
     result.durations["wheelhouse"] = round(time.monotonic() - t0, 3)
-    left_out = container_wheelhouse.read_left_out(wheelhouse)
+    left_out = wheelhouses.read_left_out(wheelhouse)
     if left_out:
         result.extra["left_out_requirements"] = left_out
         note("test requirements left out (no wheel for this interpreter): " + "; ".join(left_out))
@@ -405,7 +397,7 @@ def run_cell(
         exit_code = state["ExitCode"]
     result.returncode = (driver or {}).get("returncode", exit_code)
     junit_path = cell_dir / JUNIT_FILE
-    counts = junit.read_counts(junit_path) or {}
+    counts = outcome.read_counts(junit_path) or {}
     if junit_path.exists():
         result.junit_path = str(junit_path)
     result.counts = counts
@@ -415,7 +407,7 @@ def run_cell(
     result.stats = {
         "backend_info": (info or {}).get("backend_info"),
         "fresh": (info or {}).get("stats"),
-        "suite": merge_suite_stats(cell_dir),
+        "suite": outcome.merge_suite_stats(cell_dir),
     }
     verdict, reason, sig = classify_container(
         exit_code=exit_code, timed_out=timed_out, oom_killed=oom, limit=timeout, driver=driver,
@@ -426,7 +418,9 @@ def run_cell(
 
 
 def remove_cell_containers() -> int:
-    """Remove every cell container still there (an interrupted run); how many were removed."""
+    """Remove every cell container still there (an interrupted run); how many were removed.
+
+    Not called yet: the clean-up primitive for SIGINT/SIGTERM, found by the cell label."""
     code, out = _docker(["ps", "--all", "--quiet", "--filter", f"label={CELL_LABEL}"])
     ids = out.split() if code == 0 else []
     if ids:
@@ -442,10 +436,6 @@ def _run_with_wheelhouse(image_tag: str, wheelhouse: Path, argv: Sequence[str]) 
          image_tag, *argv],
         timeout=600,
     )  # fmt: skip
-
-
-def _common_parent(dirs: Sequence[Path]) -> str:
-    return os.path.commonpath([str(d) for d in dirs]) if len(dirs) > 1 else str(dirs[0].parent)
 
 
 def _run_container(

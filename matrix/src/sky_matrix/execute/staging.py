@@ -5,7 +5,7 @@ conftest files and fixture trees come along; pytest then runs there with
 `-p no:cacheprovider` and `--rootdir` the copy. Used by the matrix cells, the
 nox `tests` session and tox environments. Stdlib only and Python 3.8
 compatible, because tox runs it as a plain script:
-`python matrix/src/sky_matrix/staging.py --project-root . tests/compat/parity -- -n auto`
+`python matrix/src/sky_matrix/execute/staging.py --project-root . tests/compat/parity -- -n auto`
 """
 
 from __future__ import annotations

@@ -1,10 +1,15 @@
-"""Turning a finished pytest process into a verdict and a one-line reason."""
+"""What a finished cell left behind, read into a verdict: the reason, JUnit counts, stats.
+
+Host and container cells read their outcome the same way, through this module."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
-from typing import Dict, List, Optional, Tuple
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
 
 TAIL_LINES = 40
 
@@ -102,3 +107,51 @@ def classify(
     if oom:  # the cause first, pytest's wording after
         return "fail", "; ".join([details[0], label, *details[1:]]), None
     return "fail", "; ".join([label, *details]), None
+
+
+COUNT_KEYS = ("tests", "failures", "errors", "skipped")
+
+
+def read_counts(path: Path) -> Optional[Dict[str, int]]:
+    """tests/failures/errors/skipped/passed of a pytest JUnit file; None if unreadable."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return None
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    counts = dict.fromkeys(COUNT_KEYS, 0)
+    for suite in suites:
+        for key in COUNT_KEYS:
+            counts[key] += int(suite.get(key, "0") or 0)
+    counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    return counts
+
+
+def merge_suite_stats(cell_dir: Path) -> Optional[Dict[str, Any]]:
+    """Sum the `sky_rs.stats()` that each process of the suite left behind."""
+    parts = []
+    for path in sorted(cell_dir.glob("suite-stats-*.json")):
+        try:
+            parts.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    if not parts:
+        return None
+    functions: Dict[str, Dict[str, Any]] = {}
+    mismatches: List[Any] = []
+    for part in parts:
+        for name, entry in (part.get("functions") or {}).items():
+            into = functions.setdefault(name, {"rust": 0, "python": 0, "fallbacks": {}})
+            into["rust"] += int(entry.get("rust", 0))
+            into["python"] += int(entry.get("python", 0))
+            for reason, count in (entry.get("fallbacks") or {}).items():
+                into["fallbacks"][reason] = into["fallbacks"].get(reason, 0) + int(count)
+        mismatches.extend(part.get("mismatches") or [])
+    calls = sum(e["rust"] + e["python"] for e in functions.values())
+    fallbacks = sum(sum(e["fallbacks"].values()) for e in functions.values())
+    return {
+        "functions": functions,
+        "fallback_rate": (fallbacks / calls) if calls else 0.0,
+        "mismatches": mismatches[:50],
+        "processes": len(parts),
+    }

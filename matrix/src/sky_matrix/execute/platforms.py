@@ -3,57 +3,56 @@
 A platform answers three questions for the planner and the scheduler: which
 interpreter labels it has (and why one is missing), which profiles a suite runs
 under on it, and how to run one cell. The host runs cells itself
-(`sky_matrix.hostcell`); a docker platform builds its image once, then hands
-each cell to `sky_matrix.containers.run_cell`.
+(`sky_matrix.execute.host_cell`); a docker platform builds its image once, then hands
+each cell to `sky_matrix.execute.container_cell.run_cell`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set
 
-from sky_matrix.discovery import Discovery, planned_labels
-from sky_matrix.model import Cell, CellResult, Interpreter
+from sky_matrix.build import venvs
+from sky_matrix.config import profiles
+from sky_matrix.config.profiles import DEFAULT_PROFILE
+from sky_matrix.core.model import Cell, CellResult, Interpreter
+from sky_matrix.docker import images
+from sky_matrix.execute import container_cell
+from sky_matrix.execute.context import RunContext
+from sky_matrix.execute.host_cell import run_host_cell
+from sky_matrix.plan.discovery import Discovery, planned_labels
+from sky_matrix.plan.platform import HOST, Platform, Slot
 
-if TYPE_CHECKING:
-    from sky_matrix.runner import RunContext
-
-DEFAULT_PROFILE = "default"
-
-
-@dataclasses.dataclass(frozen=True)
-class Slot:
-    """An interpreter label on a platform: the interpreter, or why there is none."""
-
-    label: str
-    interpreter: Optional[Interpreter]
-    missing: Optional[str] = None  # "not found", "broken: ...", "not in image"
+Log = Callable[[str], None]
 
 
-class Platform:
-    name: str = ""
+class RunnablePlatform(Platform):
+    """A planned platform that can also prepare and run its cells."""
 
-    def slots(self) -> Dict[str, Slot]:
-        raise NotImplementedError
-
-    def profiles(self, suite: str) -> List[str]:
-        raise NotImplementedError
-
-    def unusable(self) -> Optional[str]:
-        """Why no cell of this platform can run (known before preparing), else None."""
-        return None
+    # True: `prepare` builds something slow (an image), done in the background while other
+    # platforms' cells run; this platform's cells wait for it.
+    prepares_in_background: bool = False
+    uses_host_wheel: bool = False  # the run builds the host wheel before any cell starts
 
     def prepare(self, ctx: RunContext) -> Optional[str]:
         """Build what the cells need; the reason when that failed, else None."""
         return None
 
+    def prepare_ahead(self, ctx: RunContext, slots: Sequence[Slot], log: Log) -> int:
+        """`--prepare-only`: make what `slots`' cells will need; how many things failed."""
+        why = self.prepare(ctx)
+        if why:
+            log(f"[red]{self.name}: {why}[/]")
+        return 1 if why else 0
+
     def run_cell(self, cell: Cell, slot: Slot, ctx: RunContext, workers: int) -> CellResult:
         raise NotImplementedError
 
 
-class HostPlatform(Platform):
-    name = "host"
+class HostPlatform(RunnablePlatform):
+    name = HOST
+    interpreters_are_installed_by_user = True
+    uses_host_wheel = True
 
     def __init__(self, discovery: Discovery) -> None:
         self.discovery = discovery
@@ -76,9 +75,25 @@ class HostPlatform(Platform):
     def profiles(self, suite: str) -> List[str]:
         return [DEFAULT_PROFILE]
 
-    def run_cell(self, cell: Cell, slot: Slot, ctx: RunContext, workers: int) -> CellResult:
-        from sky_matrix.hostcell import run_host_cell
+    def prepare_ahead(self, ctx: RunContext, slots: Sequence[Slot], log: Log) -> int:
+        """The host wheel, then one cached base venv per interpreter."""
+        log(f"wheel: {ctx.ensure_host_wheel()}")
+        failures = 0
+        seen: Set[str] = set()
+        for slot in slots:
+            interp = slot.interpreter
+            if interp is None or interp.short in seen:
+                continue
+            seen.add(interp.short)
+            try:
+                base = venvs.ensure_base_env(interp, ctx.requirements, ctx.env_cache, log=log)
+                log(f"env {interp.short}: {'cached' if base.cached else 'built'} {base.path}")
+            except venvs.EnvError as exc:
+                failures += 1
+                log(f"[red]env {interp.short}: {exc}[/]")
+        return failures
 
+    def run_cell(self, cell: Cell, slot: Slot, ctx: RunContext, workers: int) -> CellResult:
         assert slot.interpreter is not None
         return run_host_cell(cell, slot.interpreter, ctx, workers)
 
@@ -87,23 +102,12 @@ def _label_of(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
-def container_modules_available() -> Optional[str]:
-    """None when the container side is importable, else why not."""
-    try:
-        import sky_matrix.containers
-        import sky_matrix.images
-        import sky_matrix.profiles  # noqa: F401
-    except ImportError as exc:
-        return f"container support not installed ({exc})"
-    return None
-
-
-class DockerPlatform(Platform):
+class DockerPlatform(RunnablePlatform):
     """One image. Its interpreters are the image's, known for sure once it is built."""
 
-    def __init__(self, image: str, docker_unusable: Optional[str]) -> None:
-        from sky_matrix import images
+    prepares_in_background = True
 
+    def __init__(self, image: str, docker_unusable: Optional[str]) -> None:
         self.image = image
         self.name = f"docker:{image}"
         self.spec = images.IMAGES[image]
@@ -123,16 +127,12 @@ class DockerPlatform(Platform):
         return {label: Slot(label, None, None) for label in self.spec.pythons}
 
     def profiles(self, suite: str) -> List[str]:
-        from sky_matrix import profiles
-
-        return [name for name, prof in profiles.PROFILES.items() if suite in prof.suites]
+        return profiles.profiles_for_suite(suite)
 
     def unusable(self) -> Optional[str]:
         return self._docker_unusable
 
     def prepare(self, ctx: RunContext) -> Optional[str]:
-        from sky_matrix import images
-
         with self._lock:
             if not self._prepared:
                 self._prepared = True
@@ -141,19 +141,17 @@ class DockerPlatform(Platform):
                     self._failure = f"image {self.image} unavailable: {self.build.error}"
                 elif ctx.container_wheel() is None:
                     self._failure = (
-                        f"no manylinux wheel for containers: {ctx.container_wheel_error}"
+                        f"no manylinux wheel for container_cell: {ctx.container_wheel_error}"
                     )
             return self._failure
 
     def run_cell(self, cell: Cell, slot: Slot, ctx: RunContext, workers: int) -> CellResult:
-        from sky_matrix import containers
-
         assert slot.interpreter is not None
         wheel = ctx.container_wheel()
         assert wheel is not None
         cell_dir = ctx.paths.cell_dir(cell)
         with ctx.staged_suite(cell) as (suite_dir, rel_dirs):
-            return containers.run_cell(
+            return container_cell.run_cell(
                 cell,
                 slot.interpreter,
                 self.build,
@@ -165,19 +163,20 @@ class DockerPlatform(Platform):
             )
 
 
+def runnable(platform: Platform) -> RunnablePlatform:
+    """The planner speaks of platforms; only the execute layer's can run a cell."""
+    if not isinstance(platform, RunnablePlatform):
+        raise TypeError(f"platform {platform.name} cannot run cells")
+    return platform
+
+
 def host_and_docker_platforms(
     discovery: Discovery, *, want_docker: bool, log: Callable[[str], None]
-) -> List[Platform]:
+) -> List[RunnablePlatform]:
     """`host`, plus one platform per image when the container side is present."""
-    platforms: List[Platform] = [HostPlatform(discovery)]
+    platforms: List[RunnablePlatform] = [HostPlatform(discovery)]
     if not want_docker:
         return platforms
-    missing = container_modules_available()
-    if missing:
-        log(f"docker platforms left out: {missing}")
-        return platforms
-    from sky_matrix import images
-
     usable, why = images.docker_status()
     for image in images.IMAGES:
         platforms.append(DockerPlatform(image, None if usable else f"docker unusable: {why}"))

@@ -10,12 +10,11 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
-from sky_matrix.errors import UsageError
-from sky_matrix.model import Cell, CellResult, Interpreter, RunPaths
+from sky_matrix.core.errors import UsageError
+from sky_matrix.core.model import Cell, CellResult, Interpreter, RunPaths
 
 REPORT_SCHEMA = 1
 
@@ -110,16 +109,6 @@ def load_report(paths: RunPaths) -> Optional[Dict[str, Any]]:
         return None
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {report}: {exc}: delete it and run the matrix") from None
-
-
-def clear_cells(paths: RunPaths, keep: Iterable[str] = ()) -> None:
-    """Remove earlier cell results except those named in `keep`."""
-    keep_set = set(keep)
-    if not paths.cells_dir.is_dir():
-        return
-    for cell_dir in paths.cells_dir.iterdir():
-        if cell_dir.name not in keep_set:
-            shutil.rmtree(cell_dir, ignore_errors=True)
 
 
 def fallback_counts(stats: Optional[Dict[str, Any]]) -> Dict[str, int]:

@@ -4,27 +4,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Iterable, List
 
-from sky_matrix.model import CellResult
-from sky_matrix.store import write_text_atomic
-
-COUNT_KEYS = ("tests", "failures", "errors", "skipped")
-
-
-def read_counts(path: Path) -> Optional[Dict[str, int]]:
-    """tests/failures/errors/skipped/passed of a pytest JUnit file; None if unreadable."""
-    try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError):
-        return None
-    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
-    counts = dict.fromkeys(COUNT_KEYS, 0)
-    for suite in suites:
-        for key in COUNT_KEYS:
-            counts[key] += int(suite.get(key, "0") or 0)
-    counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
-    return counts
+from sky_matrix.core.model import CellResult
+from sky_matrix.execute.outcome import COUNT_KEYS
+from sky_matrix.report.store import write_text_atomic
 
 
 def _suites_of(path: Path) -> List[ET.Element]:

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from sky_matrix.model import Interpreter
+from sky_matrix.core.model import Interpreter
 
 HASH_LABEL = "org.skypilot-rust.matrix.content-hash"
 IMAGE_REPOSITORY = "sky-rs-matrix"
@@ -416,9 +416,12 @@ def _run_logged(
     lines and apt's errors go to `log`. (returncode, last lines)."""
     tail: List[str] = []
     deadline = time.monotonic() + timeout
-    with open(log_path, "w", encoding="utf-8") as out, subprocess.Popen(
-        list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-    ) as proc:
+    with (
+        open(log_path, "w", encoding="utf-8") as out,
+        subprocess.Popen(
+            list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        ) as proc,
+    ):
         assert proc.stdout is not None
         for line in proc.stdout:
             out.write(line)
@@ -658,7 +661,7 @@ def format_builds(builds: Sequence[ImageBuild]) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """`python -m sky_matrix.images [status | build [--json] [NAME...]]`."""
+    """`python -m sky_matrix.docker.images [status | build [--json] [NAME...]]`."""
     args = list(sys.argv[1:] if argv is None else argv)
     command = args.pop(0) if args else "build"
     if command == "status":
@@ -671,7 +674,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = [a for a in args if a != "--json"]
     if command != "build":
         print(
-            "usage: python -m sky_matrix.images [status | build [--json] [NAME...]]",
+            "usage: python -m sky_matrix.docker.images [status | build [--json] [NAME...]]",
             file=sys.stderr,
         )
         return 2

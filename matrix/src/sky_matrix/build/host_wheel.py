@@ -6,7 +6,7 @@ plus pyproject.toml, Cargo.lock and README.md. Wheels live in
 
 This module is stdlib-only and runs on Python 3.8 as a plain script, because
 tox environments (which may be 3.8) install the cached wheel with it:
-`python matrix/src/sky_matrix/wheelcache.py install --project-root .`
+`python matrix/src/sky_matrix/build/host_wheel.py install --project-root .`
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def install_cached(project_root: Path) -> Path:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="wheelcache", description="Build, find or install the cached host wheel."
+        prog="host_wheel", description="Build, find or install the cached host wheel."
     )
     parser.add_argument("action", choices=("build", "path", "install", "key"))
     parser.add_argument("--project-root", type=Path, default=Path.cwd())
@@ -199,10 +199,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         else:
             print(f"installed {install_cached(root)}")
     except BuildError as exc:
-        print(f"wheelcache: {exc}", file=sys.stderr)
+        print(f"host_wheel: {exc}", file=sys.stderr)
         return 2
     except subprocess.CalledProcessError as exc:
-        print(f"wheelcache: pip failed with status {exc.returncode}", file=sys.stderr)
+        print(f"host_wheel: pip failed with status {exc.returncode}", file=sys.stderr)
         return 2
     return 0
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
-from sky_matrix.errors import UsageError
+from sky_matrix.core.errors import UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from sky_matrix.model import Interpreter
+from sky_matrix.core.model import Interpreter
 
 CACHE_ENV = "SKY_RS_MATRIX_CACHE"
 REQUIREMENTS_FILE = "requirements.txt"  # in a wheelhouse: what applies to its target

@@ -10,8 +10,6 @@ import dataclasses
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from sky_matrix.errors import UsageError
-
 
 @dataclasses.dataclass(frozen=True)
 class Suite:
@@ -64,13 +62,6 @@ SUITES: Dict[str, Suite] = {
         ),
     )
 }
-
-
-def get_suite(name: str) -> Suite:
-    try:
-        return SUITES[name]
-    except KeyError:
-        raise UsageError(f"unknown suite {name!r}: choose from {', '.join(SUITES)}") from None
 
 
 @dataclasses.dataclass(frozen=True)

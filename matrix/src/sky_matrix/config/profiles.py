@@ -24,7 +24,7 @@ import dataclasses
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from sky_matrix.errors import UsageError
+from sky_matrix.core.errors import UsageError
 
 # Suites whose tests create restrictions themselves (cgroups, permissions) and need root.
 ROOT_SUITES = frozenset({"cgroup", "eperm"})
@@ -63,12 +63,13 @@ class Profile:
         return "root" if suite in ROOT_SUITES else UNPRIVILEGED_USER
 
 
+DEFAULT_PROFILE = "default"  # every suite runs under it, and the host runs nothing else
 _ALL_SUITES = ("parity", "cgroup", "eperm", "leaks", "stability")
 
 PROFILES: Dict[str, Profile] = {
     profile.name: profile
     for profile in (
-        Profile("default", (), None, "no limits beyond Docker's defaults", _ALL_SUITES),
+        Profile(DEFAULT_PROFILE, (), None, "no limits beyond Docker's defaults", _ALL_SUITES),
         Profile(
             "cpus-1.5",
             ("--cpus", "1.5"),

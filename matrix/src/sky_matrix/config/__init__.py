@@ -1,0 +1,1 @@
+"""What the project declares: its pyproject table, the suites, the profiles."""

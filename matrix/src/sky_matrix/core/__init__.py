@@ -1,0 +1,1 @@
+"""The vocabulary every layer speaks: the model, the one exception, the observer."""

@@ -1,0 +1,1 @@
+"""Running cells: the scheduler, the platforms, host and container cells, outcomes."""

@@ -1,0 +1,151 @@
+"""Running the selected cells in parallel and recording each result as it ends.
+
+`execute` schedules the cells over `-j` workers, sharing one `RunContext`. A cell that
+crashes, hangs or raises inside the runner is recorded as failed and the others go on;
+each result is handed to `write_result` (the report store) the moment its cell ends.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Callable, Dict, List, Optional, Set
+
+from sky_matrix.core.errors import UsageError
+from sky_matrix.core.events import Observer
+from sky_matrix.core.model import CellResult
+from sky_matrix.execute.context import RunContext
+from sky_matrix.execute.platforms import RunnablePlatform, runnable
+from sky_matrix.plan.planner import PlannedCell
+
+
+def _planned_result(planned: PlannedCell, verdict: str, reason: str) -> CellResult:
+    return CellResult(
+        cell=planned.cell, verdict=verdict, reason=reason, interpreter=planned.slot.interpreter
+    )
+
+
+def execute(
+    ctx: RunContext,
+    cells: List[PlannedCell],
+    *,
+    jobs: int,
+    cores: int,
+    observer: Observer,
+    write_result: Callable[[CellResult], object],
+) -> List[CellResult]:
+    """Run `cells`; every result went through `write_result` when this returns (or raises).
+
+    `write_result` may raise `UsageError` (the report folder is not writable): the run stops.
+    """
+    results: List[CellResult] = []
+    results_lock = threading.Lock()
+    abort: List[BaseException] = []
+    running = [0]
+
+    def record(planned: PlannedCell, result: CellResult) -> None:
+        result.required = planned.required
+        result.run_id = ctx.run_id
+        result.finished_at = time.time()
+        if result.verdict != "pass" and result.log_tail is None and result.reason:
+            result.log_tail = result.reason
+        try:
+            write_result(result)
+        except UsageError as exc:
+            abort.append(exc)
+            ctx.kill_all()
+            raise
+        with results_lock:
+            results.append(result)
+        observer.cell_finished(result)
+
+    # Cells whose fate is known before running are recorded first.
+    to_run: List[PlannedCell] = []
+    for planned in cells:
+        if planned.error:
+            record(planned, _planned_result(planned, "error", planned.error))
+        elif planned.skip:
+            record(planned, _planned_result(planned, "skipped", planned.skip))
+        else:
+            to_run.append(planned)
+
+    # Container platforms prepare (build images) in the background while host cells run.
+    prepared: Dict[str, threading.Event] = {}
+    failures: Dict[str, Optional[str]] = {}
+    to_prepare: List[RunnablePlatform] = []
+    for planned in to_run:
+        platform = runnable(planned.platform)
+        if platform.prepares_in_background and platform.name not in prepared:
+            prepared[platform.name] = threading.Event()
+            to_prepare.append(platform)
+
+    def prepare_all() -> None:
+        for platform in to_prepare:
+            try:
+                failures[platform.name] = platform.prepare(ctx)
+            except Exception as exc:  # a bug in preparing must not hang the run
+                failures[platform.name] = f"preparing {platform.name} failed: {exc!r}"
+            prepared[platform.name].set()
+
+    preparer = threading.Thread(target=prepare_all, name="prepare-platforms", daemon=True)
+    if to_prepare:
+        preparer.start()
+
+    def run_one(planned: PlannedCell) -> None:
+        if abort:
+            return
+        cell = planned.cell
+        slot = planned.slot
+        platform = runnable(planned.platform)
+        if platform.prepares_in_background:
+            prepared[platform.name].wait()
+            failure = failures.get(platform.name)
+            if failure:
+                record(planned, _planned_result(planned, "error", failure))
+                return
+            slot = platform.slots().get(cell.python, slot)
+            if slot.interpreter is None:
+                record(planned, _planned_result(planned, "skipped", slot.missing or "not found"))
+                return
+        with results_lock:
+            running[0] += 1
+            workers = max(1, cores // running[0])
+        observer.cell_started(cell)
+        try:
+            result = platform.run_cell(cell, slot, ctx, workers)
+        except UsageError as exc:
+            result = _planned_result(planned, "error", str(exc))
+        except Exception as exc:  # recorded as this cell's failure; the others go on
+            result = _planned_result(planned, "error", f"runner error: {exc!r}")
+            result.log_tail = traceback.format_exc()
+        finally:
+            with results_lock:
+                running[0] -= 1
+        record(planned, result)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="cell") as pool:
+        futures: Set[Future[None]] = {pool.submit(run_one, p) for p in to_run}
+        try:
+            while futures:
+                done, futures = wait(futures, timeout=1.0, return_when=FIRST_COMPLETED)
+                for future in done:
+                    if future.cancelled():
+                        continue
+                    exc = future.exception()
+                    if exc is not None and not abort:
+                        abort.append(exc)
+                if abort:
+                    for future in futures:
+                        future.cancel()
+                    ctx.kill_all()
+        except KeyboardInterrupt:
+            abort.append(KeyboardInterrupt())
+            for future in futures:
+                future.cancel()
+            ctx.kill_all()
+            raise
+    if abort:
+        raise abort[0]
+    return results

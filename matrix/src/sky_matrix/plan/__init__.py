@@ -1,0 +1,1 @@
+"""Which cells exist: interpreters found, platforms' slots, the planner."""

@@ -1,0 +1,44 @@
+"""What the planner needs of a platform: interpreter slots, profiles, and whether it can run.
+
+Running cells is the business of `sky_matrix.execute.platforms`, whose platforms extend this
+one; the planner never imports them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Optional
+
+from sky_matrix.core.model import Interpreter
+
+HOST = "host"  # the platform that runs cells on this machine, outside any container
+
+
+@dataclasses.dataclass(frozen=True)
+class Slot:
+    """An interpreter label on a platform: the interpreter, or why there is none."""
+
+    label: str
+    interpreter: Optional[Interpreter]
+    missing: Optional[str] = None  # "not found", "broken: ...", "not in image"
+
+
+class Platform:
+    name: str = ""
+    # A missing interpreter is the user's to install (an error under --strict), not the image's.
+    interpreters_are_installed_by_user: bool = False
+
+    def slots(self) -> Dict[str, Slot]:
+        raise NotImplementedError
+
+    def profiles(self, suite: str) -> List[str]:
+        raise NotImplementedError
+
+    def unusable(self) -> Optional[str]:
+        """Why no cell of this platform can run (known before preparing), else None."""
+        return None
+
+
+def host_first_key(platform_name: str) -> tuple:
+    """Sort key that puts the host before the images (they can build while host cells run)."""
+    return (platform_name != HOST, platform_name)
