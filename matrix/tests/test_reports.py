@@ -97,7 +97,7 @@ def test_results_round_trip_and_report_json(tmp_path: Path) -> None:
     assert by_id["host-py3.11-parity-default"].interpreter == _interp()
     report = store.write_report_json(paths, {"id": "run-1"}, loaded)
     data = json.loads(report.read_text(encoding="utf-8"))
-    assert data["summary"] == {"pass": 1, "fail": 2, "error": 0, "skipped": 1}
+    assert data["summary"] == {"pass": 1, "fail": 2, "error": 0, "skipped": 1, "interrupted": 0}
     record = next(c for c in data["cells"] if c["id"] == "host-py3.11-parity-default")
     assert record["python_version"] == "3.11.7"
     assert record["fallbacks"] == {"panic": 2}
