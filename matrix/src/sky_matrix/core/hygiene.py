@@ -54,7 +54,7 @@ def clean_environ(
     `home`: the HOME to give (the cell's own); without it HOME is not set at all.
     """
     source = os.environ if base is None else base
-    names = ALLOWED + (NETWORK + ("HOME",) if network else ())  # pip's cache lives in HOME
+    names = ALLOWED + ((*NETWORK, "HOME") if network else ())  # pip's cache lives in HOME
     env = {
         key: value
         for key, value in source.items()

@@ -67,8 +67,9 @@ def _cell_details(result: CellResult) -> str:
     if result.log_tail:
         body += f"<p>last lines of the log:</p><pre>{escape(result.log_tail)}</pre>"
     anchor = escape(result.cell.id)
+    opened = " open" if result.verdict in ("fail", "error", "interrupted") else ""
     return (
-        f'<details id="{anchor}"{" open" if result.verdict in ("fail", "error", "interrupted") else ""}>'
+        f'<details id="{anchor}"{opened}>'
         f"<summary>{escape(result.verdict.upper())} {anchor}</summary>{body}</details>"
     )
 
