@@ -36,9 +36,9 @@ ALLOWED_PREFIXES = ("SKY_RS_TEST_", "SKY_RS_PARITY_", "HYPOTHESIS_")
 # Downloading (base venvs, wheelhouses) also needs these.
 NETWORK = (
     "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
-    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "PIP_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_CERT", "PIP_FIND_LINKS", "PIP_CONFIG_FILE",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
 )  # fmt: skip
+NETWORK_PREFIXES = ("PIP_",)  # the index, find-links, certificates, timeouts of pip
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -55,11 +55,8 @@ def clean_environ(
     """
     source = os.environ if base is None else base
     names = ALLOWED + ((*NETWORK, "HOME") if network else ())  # pip's cache lives in HOME
-    env = {
-        key: value
-        for key, value in source.items()
-        if key in names or key.startswith(ALLOWED_PREFIXES)
-    }
+    prefixes = ALLOWED_PREFIXES + (NETWORK_PREFIXES if network else ())
+    env = {key: value for key, value in source.items() if key in names or key.startswith(prefixes)}
     env.setdefault("PATH", DEFAULT_PATH)
     env["LANG"] = LOCALE
     if home is not None:
