@@ -11,9 +11,12 @@
 //! The gate does it. At `atexit` time, while every thread still runs and
 //! before finalization starts, [`close`] shuts it and waits until no other
 //! thread is attached inside a native call. From then on a thread that
-//! enters a native call, or comes back from a detached section of one, parks
-//! for ever with the GIL released: what CPython 3.14 does to every thread
-//! that wants the GIL back during finalization, only a little earlier.
+//! enters a native call parks for ever with the GIL released, and one that
+//! comes back from a detached section (I/O, hashing) parks before it attaches
+//! again: what CPython 3.14 does to every thread that wants the GIL back
+//! during finalization, only a little earlier. (Parking in `pthread_exit`'s
+//! unwind is not enough: on Debian's 3.9 and 3.11 builds a thread attaching
+//! late in the exit crashed the process every time.)
 //! CPython 3.14 and newer need no gate, so it is never shut there.
 //!
 //! Counters change only while the thread holds the GIL, so `close` (which
@@ -23,7 +26,6 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use pyo3::marker::Ungil;
 use pyo3::prelude::*;
 
 /// How long [`close`] waits for threads still inside Python code that a
@@ -33,6 +35,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 static CLOSED: AtomicBool = AtomicBool::new(false);
 /// Threads inside a native call and attached to the interpreter.
 static ATTACHED: AtomicUsize = AtomicUsize::new(0);
+/// Threads between the end of a detached section and being attached again.
+static LEAVING: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     /// Native calls this thread is inside (a call back into Python may enter another).
@@ -63,19 +67,38 @@ impl Drop for Section {
 }
 
 /// `py.detach(f)` for native calls: while detached this thread does not hold
-/// the exit up; once it is attached again it parks if the gate was shut.
+/// the exit up. If the gate was shut while it was detached it never attaches
+/// again (after the exit began the interpreter may already be gone: CPython
+/// 3.8–3.13 clear the finalizing flag at the end, and a thread taking the GIL
+/// after that touches freed state); if it was shut just as it attached, it
+/// parks at once.
 pub fn detach<T, F>(py: Python<'_>, f: F) -> T
 where
-    F: Ungil + FnOnce() -> T,
-    T: Ungil,
+    F: Send + FnOnce() -> T,
+    T: Send,
 {
     let counted = DEPTH.with(Cell::get) > 0;
     if counted {
         ATTACHED.fetch_sub(1, Ordering::SeqCst);
     }
-    let value = py.detach(f);
+    let value = py.detach(|| {
+        let value = f();
+        // Announce the attach before looking at the gate; `close` shuts the
+        // gate before looking at LEAVING: one of the two sees the other.
+        LEAVING.fetch_add(1, Ordering::SeqCst);
+        if CLOSED.load(Ordering::SeqCst) && !CLOSER.with(Cell::get) {
+            LEAVING.fetch_sub(1, Ordering::SeqCst);
+            loop {
+                std::thread::park();
+            }
+        }
+        value
+    });
     if counted {
         ATTACHED.fetch_add(1, Ordering::SeqCst);
+    }
+    LEAVING.fetch_sub(1, Ordering::SeqCst);
+    if counted {
         park_if_closed();
     }
     value
@@ -98,14 +121,15 @@ fn park_if_closed() {
 
 /// `_close_for_shutdown()`, registered with `atexit` at import: shut the gate
 /// and wait (with the GIL released) until no other thread is attached inside
-/// a native call.
+/// a native call or on its way back from a detached section.
 #[pyfunction]
 #[pyo3(name = "_close_for_shutdown")]
 pub fn close(py: Python<'_>) {
     CLOSER.with(|closer| closer.set(true));
     CLOSED.store(true, Ordering::SeqCst);
     let deadline = Instant::now() + CLOSE_TIMEOUT;
-    while ATTACHED.load(Ordering::SeqCst) > DEPTH.with(Cell::get).min(1)
+    while (ATTACHED.load(Ordering::SeqCst) > DEPTH.with(Cell::get).min(1)
+        || LEAVING.load(Ordering::SeqCst) > 0)
         && Instant::now() < deadline
     {
         py.detach(|| std::thread::sleep(Duration::from_micros(200)));
@@ -117,6 +141,7 @@ pub fn close(py: Python<'_>) {
 extern "C" fn forget_other_threads() {
     let own = usize::from(DEPTH.with(Cell::get) > 0);
     ATTACHED.store(own, Ordering::SeqCst);
+    LEAVING.store(0, Ordering::SeqCst);
 }
 
 /// Register [`close`] with `atexit` where the interpreter needs it (< 3.14).
