@@ -148,8 +148,10 @@ def test_the_allow_list_keeps_nothing_hostile() -> None:
     assert hygiene.clean_environ({})["PATH"] == hygiene.DEFAULT_PATH
 
 
-def test_a_container_gets_only_the_cells_own_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in _hostile(Path("/nonexistent")).items():
+def test_a_container_gets_only_the_cells_own_variables(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in _hostile(tmp_path).items():
         monkeypatch.setenv(name, value)
     env = container_cell.cell_environment(Cell("3.11", "docker:sid", "parity", "default"), "u")
     assert set(env) == {

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-from matrix_helpers import make_fake_wheel, run_args
+from matrix_helpers import make_fake_wheel, project_root, run_args
 from test_hygiene import RUNNER, RUNNER_SRC
 
 from sky_matrix.docker import images
@@ -156,7 +156,7 @@ def test_sigterm_during_a_container_cell_removes_its_container(
     _image_or_skip()
     (project / "tests" / "leaks" / "test_slow.py").write_text(SLOW_TEST, encoding="utf-8")
     (project / "tests" / "requirements.txt").write_text(
-        (Path(RUNNER_SRC).parents[1] / "tests" / "requirements.txt").read_text(),
+        (project_root() / "tests" / "requirements.txt").read_text(),
         encoding="utf-8",
     )  # the project's own: its wheelhouse is likely cached already
     container_wheel = make_fake_wheel(tmp_path / "manylinux")
