@@ -97,7 +97,7 @@ def test_results_round_trip_and_report_json(tmp_path: Path) -> None:
     assert by_id["host-py3.11-parity-default"].interpreter == _interp()
     report = store.write_report_json(paths, {"id": "run-1"}, loaded)
     data = json.loads(report.read_text(encoding="utf-8"))
-    assert data["summary"] == {"pass": 1, "fail": 2, "error": 0, "skipped": 1}
+    assert data["summary"] == {"pass": 1, "fail": 2, "error": 0, "skipped": 1, "interrupted": 0}
     record = next(c for c in data["cells"] if c["id"] == "host-py3.11-parity-default")
     assert record["python_version"] == "3.11.7"
     assert record["fallbacks"] == {"panic": 2}
@@ -164,3 +164,28 @@ def test_html_report_shows_suite_tables(tmp_path: Path) -> None:
     page = html_report.render([result], {})
     assert "host-py3.11-cgroup-cpus-1.5: cgroup-live" in page
     assert "<th>rust_cpus</th>" in page and "<td>cpus-1.5</td>" in page
+
+
+def test_an_interrupted_cell_is_shown_as_such_everywhere(tmp_path: Path) -> None:
+    from sky_matrix.execute.scheduler import interrupted_result
+
+    cell = Cell("3.11", "host", "leaks", "default")
+    killed = CellResult(
+        cell=cell, verdict="fail", reason="crashed: killed (SIGKILL)", signal="SIGKILL",
+        durations={"total": 42.4},
+    )  # fmt: skip
+    result = interrupted_result(killed, 15)
+    assert (result.verdict, result.signal) == ("interrupted", None)
+    assert result.reason == "interrupted by SIGTERM after 42 s: the run was stopped"
+    assert result.extra["cut_off_as"]["verdict"] == "fail"
+    assert store.summarize([result])["interrupted"] == 1
+    tree = junit.merged([result]).getroot()
+    assert tree.get("errors") == "1"  # never a pass or a skip to CI
+    assert "interrupted" in html_report.render([result], {})
+    console = Console(record=True, width=200)
+    table.render([result], console)
+    assert "interrupted: interrupted by SIGTERM" in console.export_text()
+    paths = RunPaths(tmp_path)
+    store.write_result(paths, result)
+    (loaded,) = store.load_results(paths)
+    assert loaded.verdict == "interrupted"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -35,6 +37,21 @@ RATE = 5.0
 CELL_P99_BUDGET_MS = 1000.0
 
 
+# The soak runs in a child with glibc's per-thread cache off: chunks that cache
+# holds count as in use in mallinfo2, and which thread's cache holds how many
+# changes with scheduling, so on a loaded host the heap reading moved in KB
+# steps with no allocation of ours (the cause of false heap trends).
+NO_THREAD_CACHE = {"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0"}
+CHILD = """
+import sys
+from pathlib import Path
+from sky_matrix.soak import driver
+config = driver.RunConfig.from_json(__import__("json").loads(sys.argv[2]))
+reason = driver.Soak(Path(sys.argv[1]), config).run()
+sys.exit(0 if reason == "completed" else 3)
+"""
+
+
 def test_short_soak_passes(native: ModuleType, tmp_path: Path) -> None:
     out = Path(os.environ.get("SKY_RS_SOAK_VERDICT_DIR") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
@@ -50,12 +67,24 @@ def test_short_soak_passes(native: ModuleType, tmp_path: Path) -> None:
         platform="host",
         profile=os.environ.get("SKY_RS_MATRIX_PROFILE", "default"),
     )
-    reason = driver.Soak(samples, config).run()
-    assert reason == "completed"
+    soak_source = str(Path(driver.__file__).resolve().parents[2])
+    env = {**os.environ, **NO_THREAD_CACHE}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (soak_source, env.get("PYTHONPATH")) if p)
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(samples), json.dumps(config.to_json())],
+        env=env, capture_output=True, text=True, timeout=DURATION_S * 10,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr[-3000:]
     result = verdict.build(series.load(samples))
     (out / "stability-soak-verdict.json").write_text(json.dumps(result, indent=2))
     assert result["status"] == "pass", "\n".join(result["failures"])
-    assert result["samples"] >= DURATION_S / INTERVAL_S - 1
+    # On a host loaded beyond its cores a sample (a full collection, /proc reads,
+    # an fsync, all competing for the GIL and the CPU) can take longer than the
+    # interval and the sampler falls behind its schedule: fewer samples, never
+    # a shorter run (`complete` above). Half the schedule still gives the
+    # verdict 20 points after warm-up.
+    assert result["complete"]
+    assert result["samples"] >= DURATION_S / INTERVAL_S / 2
     calls = result["metrics"]["calls"]
     assert calls["verdict"] == "pass"
     # Both backends ran every function.

@@ -7,19 +7,22 @@ Every problem with the input or the environment ends with one line on stderr,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from rich.console import Console
 
 from sky_matrix.build import host_wheel
 from sky_matrix.config.project import load_project_config
-from sky_matrix.core.errors import EXIT_USAGE, UsageError
+from sky_matrix.core.errors import EXIT_USAGE, RunInterrupted, UsageError, signal_name
 from sky_matrix.core.model import CellResult, RunPaths
 from sky_matrix.execute import staging
 from sky_matrix.execute.context import RunContext
@@ -35,7 +38,7 @@ from sky_matrix.plan.planner import (
     select,
 )
 from sky_matrix.plan.platform import HOST, Slot
-from sky_matrix.report import html_report, junit, listing, store, table
+from sky_matrix.report import html_report, junit, listing, progress, store, table
 from sky_matrix.report.progress import LiveProgress, make_console
 
 COMMANDS = ("run", "build", "pytest")
@@ -152,9 +155,42 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UsageError as exc:
         print(f"sky-rs-matrix: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("sky-rs-matrix: interrupted; finished cells are kept", file=sys.stderr)
-        return 130
+        return exc.exit_code if isinstance(exc, RunInterrupted) else 130
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP raise `RunInterrupted` in the main thread, once.
+
+    A CI cancel, `timeout` or a service manager sends SIGTERM to the runner alone; a terminal's
+    Ctrl-C sends SIGINT to its process group (the cells have sessions of their own). A signal
+    the runner was started with ignored stays ignored (`nohup`, a shell's background job). A
+    second signal while the run is being stopped changes nothing: the stop is under way.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping: List[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        if not stopping:
+            stopping.append(signum)
+            raise RunInterrupted(signum)
+
+    previous = {}
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) != signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -237,7 +273,11 @@ def failed_ids(paths: RunPaths) -> set:
         raise UsageError(
             f"--rerun-failed: no report at {paths.report_dir / 'report.json'}: run the matrix first"
         )
-    return {c["id"] for c in report.get("cells", []) if c.get("verdict") in ("fail", "error")}
+    return {
+        c["id"]
+        for c in report.get("cells", [])
+        if c.get("verdict") in ("fail", "error", "interrupted")
+    }
 
 
 def _context(
@@ -312,6 +352,23 @@ def cmd_run(args: argparse.Namespace, passthrough: List[str]) -> int:
     ctx = _context(args, planned, err.print, passthrough)
     paths = planned.paths
     store.check_writable(paths)
+    try:  # the durations of the last run, for the estimate of the time left
+        history = store.load_report(paths)
+    except UsageError:
+        history = None
+    with stop_on_signals():
+        return _run_cells(args, planned, ctx, console, err, history)
+
+
+def _run_cells(
+    args: argparse.Namespace,
+    planned: Planned,
+    ctx: RunContext,
+    console: Console,
+    err: Console,
+    history: Optional[Dict[str, Any]],
+) -> int:
+    paths = planned.paths
     started = time.time()
     if any(runnable(p.platform).uses_host_wheel and not (p.skip or p.error) for p in planned.cells):
         ctx.ensure_host_wheel()
@@ -326,8 +383,12 @@ def cmd_run(args: argparse.Namespace, passthrough: List[str]) -> int:
         f"matrix: {len(planned.cells)} cells, {jobs} at once on {cores} cores;"
         f" report in {paths.report_dir}"
     )
+    estimates = progress.Estimates.from_report(history)
     try:
-        with LiveProgress(err, total=len(planned.cells)) as live:
+        with LiveProgress(
+            err, total=len(planned.cells), cells=[p.cell for p in planned.cells],
+            estimates=estimates, jobs=jobs,
+        ) as live:  # fmt: skip
             results = execute(
                 ctx,
                 planned.cells,
@@ -336,12 +397,8 @@ def cmd_run(args: argparse.Namespace, passthrough: List[str]) -> int:
                 observer=live,
                 write_result=lambda result: store.write_result(paths, result),
             )
-    except KeyboardInterrupt:
-        try:  # the cells that finished are on disk: make the reports of them
-            write_reports(paths, run_metadata(args, planned, ctx, started, jobs, cores))
-        except UsageError:
-            pass
-        raise
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc, args, planned, ctx, started, jobs, cores, err)
     finally:
         if ctx.scratch_root is not None and not ctx.keep_workdirs:
             shutil.rmtree(ctx.scratch_root, ignore_errors=True)
@@ -365,6 +422,38 @@ def cmd_run(args: argparse.Namespace, passthrough: List[str]) -> int:
         console.print(f"[bold red]{len(failed)} required cell(s) failed[/]")
         return 1
     return 0
+
+
+def _interrupted(
+    exc: KeyboardInterrupt,
+    args: argparse.Namespace,
+    planned: Planned,
+    ctx: RunContext,
+    started: float,
+    jobs: int,
+    cores: int,
+    err: Console,
+) -> int:
+    """The run was stopped (the scheduler has killed and recorded its cells): the reports of
+    what is on disk, one line saying what happened, exit 128 + the signal (130, 143, 129)."""
+    signum = exc.signum if isinstance(exc, RunInterrupted) else int(signal.SIGINT)
+    paths = planned.paths
+    run_meta = run_metadata(args, planned, ctx, started, jobs, cores)
+    run_meta["interrupted"] = signal_name(signum)
+    try:  # the cells that finished are on disk: make the reports of them
+        all_results = write_reports(paths, run_meta)
+    except UsageError as problem:
+        err.print(f"sky-rs-matrix: {problem}")
+        all_results = []
+    this_run = [r for r in all_results if r.run_id == ctx.run_id]
+    cut = sum(1 for r in this_run if r.verdict == "interrupted")
+    err.print(
+        f"sky-rs-matrix: stopped by {signal_name(signum)} after {time.time() - started:.0f} s:"
+        f" {len(this_run) - cut} cell(s) finished and kept, {cut} interrupted,"
+        f" {max(0, len(planned.cells) - len(this_run))} not started;"
+        f" report: {paths.report_dir / 'report.json'}"
+    )
+    return 128 + signum
 
 
 def write_reports(paths: RunPaths, run_meta: Dict[str, Any]) -> List[CellResult]:

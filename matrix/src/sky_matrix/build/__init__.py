@@ -1,1 +1,1 @@
-"""Building what the cells test: wheels (host, manylinux, test-only features), venvs, wheelhouses."""
+"""Building what the cells test: wheels (host, manylinux, test-only), venvs, wheelhouses."""

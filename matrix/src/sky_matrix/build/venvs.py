@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable, List
 
+from sky_matrix.core import hygiene
 from sky_matrix.core.model import Interpreter
 
 ENV_FORMAT = 1  # bump when the layout of a base environment changes
@@ -71,6 +72,8 @@ def _site_dirs(python: Path) -> List[str]:
         text=True,
         timeout=60,
         stdin=subprocess.DEVNULL,
+        env=hygiene.clean_environ(network=True),  # no PYTHONPATH/PYTHONHOME of the caller
+        umask=hygiene.UMASK,
     )
     if proc.returncode != 0:
         raise EnvError(f"cannot ask {python} for its site-packages: {_tail(proc.stderr)}")
@@ -122,8 +125,9 @@ def ensure_base_env(
 def _run_step(argv: List[str], what: str, timeout: float) -> None:
     try:
         proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-        )
+            argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            env=hygiene.clean_environ(network=True), umask=hygiene.UMASK,
+        )  # fmt: skip
     except subprocess.TimeoutExpired:
         raise EnvError(f"{what}: timed out after {timeout:g} s") from None
     except OSError as exc:

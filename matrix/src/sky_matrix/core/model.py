@@ -12,8 +12,9 @@ from typing import Any, Dict, List, Optional
 
 # A cell's verdict. "skipped" always carries a reason; "error" means the runner
 # itself could not run the cell (bad interpreter, failed venv), "fail" that the
-# suite ran and something failed, crashed or hung.
-VERDICTS = ("pass", "fail", "error", "skipped")
+# suite ran and something failed, crashed or hung; "interrupted" that the run was
+# stopped (SIGINT/SIGTERM/SIGHUP to the runner) while the cell ran: no verdict on it.
+VERDICTS = ("pass", "fail", "error", "skipped", "interrupted")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,6 +36,7 @@ WHEEL_DIR = f"{CONTAINER_ROOT}/wheel"
 WHEELHOUSE_PATH = wheelhouses.CONTAINER_WHEELHOUSE
 CELL_PATH = "/cell"
 CELL_LABEL = "org.skypilot-rust.matrix.cell"
+RUN_LABEL = "org.skypilot-rust.matrix.run"  # the run's id: an interrupted run removes its own
 
 LOG_FILE = "log.txt"
 CONFIG_FILE = "cell.json"
@@ -59,7 +60,9 @@ def container_name(cell: Cell) -> str:
 
 
 def cell_environment(cell: Cell, user: str) -> Dict[str, str]:
-    """What the suite reads to know where and how it runs."""
+    """What the suite reads to know where and how it runs: everything a container gets by
+    `--env`. Nothing of the runner's own environment is passed in (the image's defaults and
+    the driver decide the rest), so the caller's PYTHONPATH, locale or HOME never reach it."""
     return {
         "SKY_RS_MATRIX_PROFILE": cell.profile,
         "SKY_RS_MATRIX_PLATFORM": cell.platform,
@@ -99,11 +102,13 @@ def docker_run_args(
     wheelhouse: Path,
     suite_dir: Path,
     cell_dir: Path,
+    run_id: Optional[str] = None,
 ) -> List[str]:
     """The whole `docker run` command of one cell."""
     args = [
         "docker", "run", "--name", name,
         "--label", f"{CELL_LABEL}={cell.id}",
+        *(["--label", f"{RUN_LABEL}={run_id}"] if run_id else []),
         "--init",  # a real PID 1 that reaps the suite's orphans and forwards signals
         "--network", "none",
         "--security-opt", "no-new-privileges",  # no setuid way back to root after the drop
@@ -297,8 +302,11 @@ def run_cell(
     cell_dir: Path,
     timeout: float,
     pytest_args: List[str],
+    run_id: Optional[str] = None,
 ) -> CellResult:
     """Run one cell in `image`; the result, never an exception for a bad environment.
+
+    `run_id` labels the container (RUN_LABEL) so that `remove_cell_containers(run_id)` finds it.
 
     `suite_dir` is the directory pytest runs from (the runner's staged copy of the tests);
     `pytest_args` are passed as given and name the test paths relative to it.
@@ -377,7 +385,7 @@ def run_cell(
     argv = docker_run_args(
         name=name, cell=cell, interp=interp, image_tag=image.tag, profile=profile, user=user,
         docker_dir=docker_dir, wheel=wheel, wheelhouse=wheelhouse, suite_dir=run_dir,
-        cell_dir=cell_dir,
+        cell_dir=cell_dir, run_id=run_id,
     )  # fmt: skip
     result.extra.update(container=name, user=user, docker_args=list(profile.docker_args))
     note("$ " + " ".join(argv) + "\n")
@@ -417,11 +425,13 @@ def run_cell(
     return finish(verdict, reason)
 
 
-def remove_cell_containers() -> int:
-    """Remove every cell container still there (an interrupted run); how many were removed.
+def remove_cell_containers(run_id: Optional[str] = None) -> int:
+    """Remove the cell containers still there; how many were removed.
 
-    Not called yet: the clean-up primitive for SIGINT/SIGTERM, found by the cell label."""
-    code, out = _docker(["ps", "--all", "--quiet", "--filter", f"label={CELL_LABEL}"])
+    With `run_id`, only that run's (an interrupted run cleans up after itself and leaves other
+    runs on the same daemon alone); without, every container with the cell label."""
+    label = f"{RUN_LABEL}={run_id}" if run_id else CELL_LABEL
+    code, out = _docker(["ps", "--all", "--quiet", "--filter", f"label={label}"])
     ids = out.split() if code == 0 else []
     if ids:
         _docker(["rm", "--force", *ids])
@@ -445,9 +455,13 @@ def _run_container(
     timed_out = False
     try:
         with open(log_path, "ab") as log:
+            # A session of its own: a terminal's Ctrl-C to the runner's process group does not
+            # reach the CLI (which would pass it into the container); the runner stops the
+            # container itself (remove_cell_containers) and records the cell as interrupted.
             proc = subprocess.Popen(
-                list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
+                list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # fmt: skip
             try:
                 code: Optional[int] = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

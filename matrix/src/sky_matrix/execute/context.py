@@ -48,6 +48,9 @@ class RunContext:
     _host_wheel: Optional[Path] = None
     _container_wheel: Optional[Path] = None
     _container_wheel_tried: bool = False
+    # The signal that stopped the run (RunInterrupted), once it came: every cell process is
+    # killed, and one registered afterwards is killed at once.
+    interrupted: Optional[int] = None
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     _procs: Set[subprocess.Popen] = dataclasses.field(default_factory=set)  # type: ignore[type-arg]
 
@@ -168,6 +171,9 @@ class RunContext:
     def register(self, proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
         with self._lock:
             self._procs.add(proc)
+            stopping = self.interrupted is not None
+        if stopping:  # started while the run was being stopped
+            _kill_group(proc.pid)
 
     def unregister(self, proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
         with self._lock:
@@ -177,7 +183,18 @@ class RunContext:
         with self._lock:
             procs = list(self._procs)
         for proc in procs:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            _kill_group(proc.pid)
+
+    def interrupt(self, signum: int) -> None:
+        """The run is being stopped: kill every cell's process group now and from now on."""
+        with self._lock:
+            if self.interrupted is None:
+                self.interrupted = signum
+        self.kill_all()
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

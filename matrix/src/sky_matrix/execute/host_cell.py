@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional
 
 from sky_matrix.build import venvs
 from sky_matrix.config.suites import layout
+from sky_matrix.core import hygiene
 from sky_matrix.core.model import Cell, CellResult, Interpreter
 from sky_matrix.docker import images
 from sky_matrix.execute import outcome
@@ -35,7 +36,8 @@ print(json.dumps({
     "stats": sky_rs.stats(),
 }, default=repr))
 """
-# Variables of the runner's own environment that would make a cell see something else.
+# Variables that would make a process see something else (the leak proof's own scrubbing; a
+# cell's environment is built from an allow-list, `sky_matrix.core.hygiene`).
 SCRUBBED_ENV = (
     "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV",
     "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "SKY_RS_MATRIX_CANARY", "__PYVENV_LAUNCHER__",
@@ -44,10 +46,14 @@ KILL_GRACE = 5.0
 
 
 def cell_environment(
-    cell: Cell, venv: Path, cell_dir: Path, canary: Optional[str]
+    cell: Cell, venv: Path, cell_dir: Path, canary: Optional[str], home: Optional[Path] = None
 ) -> Dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    """The allow-listed part of the runner's environment plus what the cell needs.
+
+    `home`: the cell's own HOME (a fresh directory of its scratch space).
+    """
+    env = hygiene.clean_environ(home=str(home) if home is not None else None)
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
     env["VIRTUAL_ENV"] = str(venv)
     env["PYTHONFAULTHANDLER"] = "1"  # a crash prints its traceback into the log
     env["SKY_RS_MATRIX_PROFILE"] = cell.profile
@@ -95,12 +101,17 @@ def run_limited(
     limit: float,
     ctx: RunContext,
 ) -> tuple:
-    """(returncode, timed_out, seconds). The whole process group dies with the cell."""
+    """(returncode, timed_out, seconds). The whole process group dies with the cell.
+
+    The process starts in a session of its own with default signal dispositions, no blocked
+    signal and the umask of `hygiene.UMASK`, whatever the runner inherited.
+    """
     started = time.monotonic()
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            argv, cwd=str(cwd), env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            hygiene.with_default_signals(argv), cwd=str(cwd), env=env, stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            umask=hygiene.UMASK,
         )  # fmt: skip
         ctx.register(proc)
         timed_out = False
@@ -184,7 +195,11 @@ def run_host_cell(cell: Cell, interp: Interpreter, ctx: RunContext, workers: int
             ]  # fmt: skip
             with open(log_path, "a", encoding="utf-8") as log:
                 log.write(f"workers {workers}\n$ {' '.join(argv)}\n\n")
-            env = cell_environment(cell, scratch / "venv", cell_dir, ctx.canary_for(cell))
+            home = scratch / "home"
+            home.mkdir(mode=0o755, exist_ok=True)
+            env = cell_environment(
+                cell, scratch / "venv", cell_dir, ctx.canary_for(cell), home=home
+            )
             limit = ctx.cell_timeout(cell.suite)
             test_started = time.time()
             returncode, timed_out, seconds = run_limited(
@@ -232,6 +247,7 @@ def _collect_stats(
         proc = subprocess.run(
             [str(python), "-I", "-c", STATS_SCRIPT], cwd=str(run_dir), env=env,
             capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+            umask=hygiene.UMASK,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
         proc = None

@@ -48,6 +48,10 @@ class RunnablePlatform(Platform):
     def run_cell(self, cell: Cell, slot: Slot, ctx: RunContext, workers: int) -> CellResult:
         raise NotImplementedError
 
+    def stop_all(self, ctx: RunContext) -> None:
+        """The run is being stopped: end what this platform runs that `ctx.kill_all` cannot
+        reach (host cells are process groups in `ctx`, so the host needs nothing more)."""
+
 
 class HostPlatform(RunnablePlatform):
     name = HOST
@@ -160,7 +164,12 @@ class DockerPlatform(RunnablePlatform):
                 cell_dir,
                 ctx.cell_timeout(cell.suite),
                 [*ctx.suite_pytest_args(cell, workers), *rel_dirs],
+                run_id=ctx.run_id,
             )
+
+    def stop_all(self, ctx: RunContext) -> None:
+        """The containers of this run (their `docker run` CLIs then end on their own)."""
+        container_cell.remove_cell_containers(ctx.run_id)
 
 
 def runnable(platform: Platform) -> RunnablePlatform:

@@ -3,17 +3,23 @@
 `execute` schedules the cells over `-j` workers, sharing one `RunContext`. A cell that
 crashes, hangs or raises inside the runner is recorded as failed and the others go on;
 each result is handed to `write_result` (the report store) the moment its cell ends.
+
+A KeyboardInterrupt in the waiting thread (Ctrl-C, or `RunInterrupted` raised by the CLI's
+SIGTERM/SIGHUP handler) stops the run: no further cell starts, every running cell's process
+group is killed and its containers removed, and the cells that were running are recorded as
+`interrupted` (the finished ones keep their results); then the exception goes on up.
 """
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Callable, Dict, List, Optional, Set
 
-from sky_matrix.core.errors import UsageError
+from sky_matrix.core.errors import UsageError, signal_name
 from sky_matrix.core.events import Observer
 from sky_matrix.core.model import CellResult
 from sky_matrix.execute.context import RunContext
@@ -25,6 +31,21 @@ def _planned_result(planned: PlannedCell, verdict: str, reason: str) -> CellResu
     return CellResult(
         cell=planned.cell, verdict=verdict, reason=reason, interpreter=planned.slot.interpreter
     )
+
+
+STOP_GRACE = 120.0  # seconds the running cells get to end once killed
+
+
+def interrupted_result(result: CellResult, signum: int) -> CellResult:
+    """A cell cut off by the run's stop: no verdict on it (what the kill made of it is kept)."""
+    if result.verdict != "interrupted":
+        result.extra["cut_off_as"] = {"verdict": result.verdict, "reason": result.reason}
+    seconds = result.durations.get("total")
+    after = f" after {seconds:.0f} s" if seconds is not None else ""
+    result.verdict = "interrupted"
+    result.reason = f"interrupted by {signal_name(signum)}{after}: the run was stopped"
+    result.signal = None
+    return result
 
 
 def execute(
@@ -94,7 +115,7 @@ def execute(
         preparer.start()
 
     def run_one(planned: PlannedCell) -> None:
-        if abort:
+        if abort or ctx.interrupted is not None:
             return
         cell = planned.cell
         slot = planned.slot
@@ -109,6 +130,8 @@ def execute(
             if slot.interpreter is None:
                 record(planned, _planned_result(planned, "skipped", slot.missing or "not found"))
                 return
+        if ctx.interrupted is not None:  # stopped while waiting: not started, not recorded
+            return
         with results_lock:
             running[0] += 1
             workers = max(1, cores // running[0])
@@ -123,29 +146,55 @@ def execute(
         finally:
             with results_lock:
                 running[0] -= 1
+        if ctx.interrupted is not None:
+            result = interrupted_result(result, ctx.interrupted)
         record(planned, result)
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="cell") as pool:
-        futures: Set[Future[None]] = {pool.submit(run_one, p) for p in to_run}
-        try:
-            while futures:
-                done, futures = wait(futures, timeout=1.0, return_when=FIRST_COMPLETED)
-                for future in done:
-                    if future.cancelled():
-                        continue
-                    exc = future.exception()
-                    if exc is not None and not abort:
-                        abort.append(exc)
-                if abort:
-                    for future in futures:
-                        future.cancel()
-                    ctx.kill_all()
-        except KeyboardInterrupt:
-            abort.append(KeyboardInterrupt())
-            for future in futures:
-                future.cancel()
+    used = list({runnable(p.platform).name: runnable(p.platform) for p in to_run}.values())
+
+    def stop(signum: int, futures: Set[Future[None]]) -> None:
+        """Kill what runs, again while cells still end (one may start a container late)."""
+        ctx.interrupt(signum)
+        for future in futures:
+            future.cancel()
+        for name, event in prepared.items():  # cells waiting for an image: wake, don't start
+            failures.setdefault(name, "the run was stopped")
+            event.set()
+        deadline = time.monotonic() + STOP_GRACE
+        while True:
+            for platform in used:
+                try:
+                    platform.stop_all(ctx)
+                except Exception as exc:  # the other platforms are still stopped
+                    ctx.log(f"stopping {platform.name}: {exc!r}")
             ctx.kill_all()
-            raise
+            pending = {f for f in futures if not f.done()}
+            if not pending or time.monotonic() > deadline:
+                return
+            wait(pending, timeout=2.0)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="cell")
+    futures: Set[Future[None]] = set()
+    try:
+        futures = {pool.submit(run_one, p) for p in to_run}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future.cancelled():
+                    continue
+                exc = future.exception()
+                if exc is not None and not abort:
+                    abort.append(exc)
+            if abort:
+                for future in pending:
+                    future.cancel()
+                ctx.kill_all()
+    except KeyboardInterrupt as exc:
+        stop(getattr(exc, "signum", signal.SIGINT), futures)
+        raise
+    finally:
+        pool.shutdown(wait=ctx.interrupted is None, cancel_futures=True)
     if abort:
         raise abort[0]
     return results

@@ -19,6 +19,7 @@ th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-al
 th { background: #f3f3f3; }
 td.pass { background: #e3f6e3; } td.fail { background: #fbdcdc; }
 td.error { background: #f4dcf6; } td.skipped { background: #fff6d6; }
+td.interrupted { background: #ffe8c8; }
 td a { color: inherit; text-decoration: none; }
 .summary span { margin-right: 1.5em; font-weight: bold; }
 details { margin: .5em 0; border: 1px solid #ddd; padding: .3em .6em; }
@@ -66,8 +67,9 @@ def _cell_details(result: CellResult) -> str:
     if result.log_tail:
         body += f"<p>last lines of the log:</p><pre>{escape(result.log_tail)}</pre>"
     anchor = escape(result.cell.id)
+    opened = " open" if result.verdict in ("fail", "error", "interrupted") else ""
     return (
-        f'<details id="{anchor}"{" open" if result.verdict in ("fail", "error") else ""}>'
+        f'<details id="{anchor}"{opened}>'
         f"<summary>{escape(result.verdict.upper())} {anchor}</summary>{body}</details>"
     )
 

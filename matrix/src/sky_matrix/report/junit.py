@@ -28,7 +28,8 @@ def _synthetic_suite(result: CellResult) -> ET.Element:
     if result.verdict == "skipped":
         suite.set("skipped", "1")
         ET.SubElement(case, "skipped", message=reason)
-    elif result.verdict in ("fail", "error"):
+    elif result.verdict in ("fail", "error", "interrupted"):
+        # An interrupted cell has no verdict: an error to CI, never a pass or a skip.
         tag = "failure" if result.verdict == "fail" else "error"
         suite.set("failures" if tag == "failure" else "errors", "1")
         node = ET.SubElement(case, tag, message=reason)
@@ -44,7 +45,7 @@ def merged(results: Iterable[CellResult]) -> ET.ElementTree:
         suites = _suites_of(Path(result.junit_path)) if result.junit_path else []
         recorded = sum(int(s.get(k, "0") or 0) for s in suites for k in ("failures", "errors"))
         # A failure the JUnit file does not show (crash, hang, empty suite) gets its own case.
-        if not suites or (result.verdict in ("fail", "error") and recorded == 0):
+        if not suites or (result.verdict in ("fail", "error", "interrupted") and recorded == 0):
             suites = [*suites, _synthetic_suite(result)]
         for suite in suites:
             suite.set("name", result.cell.id)

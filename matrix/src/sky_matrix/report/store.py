@@ -133,7 +133,7 @@ def report_record(result: CellResult) -> Dict[str, Any]:
 
 
 def summarize(results: Iterable[CellResult]) -> Dict[str, int]:
-    summary = {"pass": 0, "fail": 0, "error": 0, "skipped": 0}
+    summary = {"pass": 0, "fail": 0, "error": 0, "skipped": 0, "interrupted": 0}
     for result in results:
         summary[result.verdict] = summary.get(result.verdict, 0) + 1
     return summary

@@ -53,7 +53,13 @@ def cell_text(result: CellResult, width: int = 48) -> str:
     return f"{result.verdict}: {reason}" if reason else result.verdict
 
 
-STYLES = {"pass": "green", "fail": "bold red", "error": "bold magenta", "skipped": "yellow"}
+STYLES = {
+    "pass": "green",
+    "fail": "bold red",
+    "error": "bold magenta",
+    "skipped": "yellow",
+    "interrupted": "bold yellow",
+}
 
 
 def render(results: List[CellResult], console: Console, title: str = "sky-rs matrix") -> None:

@@ -130,6 +130,7 @@ def matrix_cells(ctx: Context) -> Outcome:
         return problem
     required = [r for r in records if r.required]
     failed = [r for r in required if r.verdict in ("fail", "error")]
+    # skipped, interrupted (the run was stopped while it ran) or unknown: no evidence either way
     skipped = [r for r in required if r.verdict not in ("pass", "fail", "error")]
     passed = sum(1 for r in required if r.verdict == "pass")
     optional = len(records) - len(required)
