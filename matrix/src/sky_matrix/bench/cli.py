@@ -67,6 +67,11 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         "--small", action="store_true", help="with --check: the tests session's small case set"
     )
     parser.add_argument(
+        "--baseline",
+        help="with --check: the baseline file (default: the one next to bench/counts.py; "
+        "the tests session passes the source tree's, which an installed runner lacks)",
+    )
+    parser.add_argument(
         "--no-counts", action="store_true", help="skip the system-call and instruction counts"
     )
     parser.add_argument(
@@ -255,7 +260,13 @@ def _deterministic_counts(console: Console) -> Optional[Dict[str, Any]]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if args.check:
-        return counts.main(["--check", *(["--small"] if args.small else [])])
+        return counts.main(
+            [
+                "--check",
+                *(["--small"] if args.small else []),
+                *(["--baseline", args.baseline] if args.baseline else []),
+            ]
+        )
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)  # logs and CI: wide enough for the tables
