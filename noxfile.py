@@ -124,6 +124,12 @@ def tests(session: nox.Session) -> None:
         "python", "-m", "sky_matrix", "pytest", *SELF_TEST_PATHS,
         "--", "-n", "auto", "-m", "not live", "--timeout=900", *session.posargs,
     )  # fmt: skip
+    # Deterministic figures of the built wheel against the committed baseline (bench/counts.py):
+    # +5 % instructions or one more system call per call fails. No timing is asserted.
+    session.run(
+        "python", "-m", "sky_matrix.bench", "--check", "--small",
+        "--baseline", "matrix/src/sky_matrix/bench/counts_baseline.json",
+    )  # fmt: skip
 
 
 def _require_rust_target(session: nox.Session, target: str) -> None:

@@ -91,8 +91,9 @@ fn resolve(root: &Path, controller: Controller) -> Option<LimitDirs> {
     })
     .ok()??;
     let mountinfo = sysread::read_whole(&proc_self.join("mountinfo")).ok()?;
-    let mounts: Vec<Mount> = lines(&mountinfo).filter_map(parse_mountinfo_line).collect();
-    let mount = choose_mount(&mounts, &membership, controller)?;
+    // Lines are parsed in place; only the chosen mount is copied out.
+    let mounts = lines(&mountinfo).filter_map(parse_mountinfo_fields);
+    let mount = choose_mount_in(mounts, &membership, controller)?;
 
     let mut mount_dir = root.to_path_buf();
     for component in components(&mount.mount_point) {
@@ -138,7 +139,7 @@ fn fixed_dirs(root: &Path, controller: Controller) -> LimitDirs {
 
 /// Split file content into lines at `\n` only, as the kernel writes them.
 fn lines(content: &[u8]) -> impl Iterator<Item = &[u8]> {
-    content.split(|&b| b == b'\n')
+    crate::bytescan::split(content, b'\n')
 }
 
 /// The non-empty `/`-separated components of a path.
@@ -183,18 +184,45 @@ pub fn parse_membership(content: &[u8], controller: Controller) -> Option<Member
 /// optional fields, `-`, fstype, source, super options. The kernel separates
 /// them with single spaces and escapes spaces inside them as `\040`.
 pub fn parse_mountinfo_line(line: &[u8]) -> Option<Mount> {
-    let fields: Vec<&[u8]> = line
-        .split(|&b| b == b' ')
-        .filter(|f| !f.is_empty())
-        .collect();
-    // The optional fields start at index 6; the separator is the first `-`.
-    let separator = 6 + fields.get(6..)?.iter().position(|f| *f == b"-")?;
-    let after = fields.get(separator + 1..separator + 4)?;
-    Some(Mount {
-        root: unescape_octal(fields[3]),
-        mount_point: unescape_octal(fields[4]),
-        fstype: after[0].to_vec(),
-        super_options: after[2].to_vec(),
+    parse_mountinfo_fields(line).map(|fields| fields.to_mount())
+}
+
+/// A mountinfo line's fields as slices of the line, still escaped.
+#[derive(Clone, Copy, Debug)]
+struct MountFields<'a> {
+    root: &'a [u8],
+    mount_point: &'a [u8],
+    fstype: &'a [u8],
+    super_options: &'a [u8],
+}
+
+impl MountFields<'_> {
+    fn to_mount(self) -> Mount {
+        Mount {
+            root: unescape_octal(self.root),
+            mount_point: unescape_octal(self.mount_point),
+            fstype: self.fstype.to_vec(),
+            super_options: self.super_options.to_vec(),
+        }
+    }
+}
+
+/// [`parse_mountinfo_line`] without copying: the same fields, in place.
+fn parse_mountinfo_fields(line: &[u8]) -> Option<MountFields<'_>> {
+    let mut fields = crate::bytescan::split(line, b' ').filter(|f| !f.is_empty());
+    let root = fields.nth(3)?;
+    let mount_point = fields.next()?;
+    fields.next()?; // mount options
+                    // The optional fields start at index 6; the separator is the first `-`.
+    fields.find(|f| *f == b"-")?;
+    let fstype = fields.next()?;
+    fields.next()?; // source
+    let super_options = fields.next()?;
+    Some(MountFields {
+        root,
+        mount_point,
+        fstype,
+        super_options,
     })
 }
 
@@ -235,28 +263,80 @@ pub fn choose_mount<'a>(
     let path: Vec<&[u8]> = components(&membership.path).collect();
     let mut best: Option<(&Mount, usize)> = None;
     for mount in mounts {
-        let of_hierarchy = match membership.version {
-            Version::V1 => {
-                mount.fstype == b"cgroup"
-                    && mount
-                        .super_options
-                        .split(|&b| b == b',')
-                        .any(|o| o == controller.name())
-            }
-            Version::V2 => mount.fstype == b"cgroup2",
+        if !of_hierarchy(&mount.fstype, &mount.super_options, membership, controller) {
+            continue;
+        }
+        let Some(length) = root_length(&mount.root, &path) else {
+            continue;
         };
-        if !of_hierarchy {
-            continue;
-        }
-        let root: Vec<&[u8]> = components(&mount.root).collect();
-        if !path.starts_with(&root) {
-            continue;
-        }
-        if best.is_none_or(|(_, length)| root.len() > length) {
-            best = Some((mount, root.len()));
+        if best.is_none_or(|(_, best_length)| length > best_length) {
+            best = Some((mount, length));
         }
     }
     best.map(|(mount, _)| mount)
+}
+
+/// [`choose_mount`] over lines parsed in place; the chosen one unescaped.
+fn choose_mount_in<'a>(
+    mounts: impl Iterator<Item = MountFields<'a>>,
+    membership: &Membership,
+    controller: Controller,
+) -> Option<Mount> {
+    let path: Vec<&[u8]> = components(&membership.path).collect();
+    let mut best: Option<(MountFields<'a>, usize)> = None;
+    for mount in mounts {
+        // The type and options never hold escapes worth undoing for this
+        // test: `cgroup`, `cgroup2` and the controller names have no space,
+        // tab, newline or backslash, so an escaped field never equals them.
+        if !of_hierarchy(mount.fstype, mount.super_options, membership, controller) {
+            continue;
+        }
+        let root = unescape_if_needed(mount.root);
+        let Some(length) = root_length(&root, &path) else {
+            continue;
+        };
+        if best.is_none_or(|(_, best_length)| length > best_length) {
+            best = Some((mount, length));
+        }
+    }
+    best.map(|(mount, _)| mount.to_mount())
+}
+
+fn of_hierarchy(
+    fstype: &[u8],
+    super_options: &[u8],
+    membership: &Membership,
+    controller: Controller,
+) -> bool {
+    match membership.version {
+        Version::V1 => {
+            fstype == b"cgroup"
+                && super_options
+                    .split(|&b| b == b',')
+                    .any(|o| o == controller.name())
+        }
+        Version::V2 => fstype == b"cgroup2",
+    }
+}
+
+/// The number of components of `root` when they prefix `path`, else `None`.
+fn root_length(root: &[u8], path: &[&[u8]]) -> Option<usize> {
+    let mut length = 0;
+    for component in components(root) {
+        if path.get(length) != Some(&component) {
+            return None;
+        }
+        length += 1;
+    }
+    Some(length)
+}
+
+fn unescape_if_needed(field: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if field.contains(&b'\\') {
+        std::borrow::Cow::Owned(unescape_octal(field))
+    } else {
+        std::borrow::Cow::Borrowed(field)
+    }
 }
 
 /// A limit file's content stripped of whitespace at both ends, or `None` when

@@ -114,10 +114,17 @@ fn level_limit(version: Version, dir: &Path) -> Option<u64> {
             }
             (cgroup::parse_number(quota)?, cgroup::parse_number(period)?)
         }
-        Version::V1 => (
-            cgroup::parse_number(&cgroup::read_stripped(&dir.join("cpu.cfs_quota_us"))?)?,
-            cgroup::parse_number(&cgroup::read_stripped(&dir.join("cpu.cfs_period_us"))?)?,
-        ),
+        Version::V1 => {
+            let quota =
+                cgroup::parse_number(&cgroup::read_stripped(&dir.join("cpu.cfs_quota_us"))?)?;
+            // No quota (-1): the period cannot change the answer, so it is not read.
+            if quota <= 0 {
+                return None;
+            }
+            let period =
+                cgroup::parse_number(&cgroup::read_stripped(&dir.join("cpu.cfs_period_us"))?)?;
+            (quota, period)
+        }
     };
     if quota <= 0 || period <= 0 {
         return None;

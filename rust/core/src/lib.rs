@@ -7,6 +7,7 @@
 
 // Strings.
 pub mod base36;
+pub mod bytescan;
 pub mod float_format;
 pub mod truncate;
 

@@ -9,6 +9,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
+use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::path::Path;
 
@@ -17,13 +18,40 @@ use std::path::Path;
 const MAX_READ: u64 = 1 << 20;
 
 /// The bytes read from the end of a file and where the kept lines lie in them.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+///
+/// The bytes stay where they were read, at the end of the read buffer
+/// (`storage[start..]`): no copy, and the unread front is never zeroed.
+#[derive(Default)]
 pub struct Tail {
-    bytes: Vec<u8>,
+    storage: Vec<MaybeUninit<u8>>,
+    start: usize,
     lines: Vec<Range<usize>>,
 }
 
+impl std::fmt::Debug for Tail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.lines()).finish()
+    }
+}
+
 impl Tail {
+    /// The bytes read from the end of the file.
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `storage[start..]` was written by reads (see FrontBuffer).
+        unsafe { assume_init(&self.storage[self.start..]) }
+    }
+
+    /// Each kept line followed by the byte after it (its `'\n'`) when there
+    /// is one: the last line of a file that does not end in `'\n'` has none.
+    pub fn lines_with_end(&self) -> impl ExactSizeIterator<Item = (&[u8], bool)> + '_ {
+        let bytes = self.bytes();
+        self.lines.iter().map(move |range| {
+            let newline = bytes.get(range.end) == Some(&b'\n');
+            let end = range.end + usize::from(newline);
+            (&bytes[range.start..end], newline)
+        })
+    }
+
     /// Number of kept lines.
     pub fn len(&self) -> usize {
         self.lines.len()
@@ -36,9 +64,8 @@ impl Tail {
 
     /// The kept lines, oldest first, without their `'\n'`.
     pub fn lines(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
-        self.lines
-            .iter()
-            .map(move |range| &self.bytes[range.clone()])
+        let bytes = self.bytes();
+        self.lines.iter().map(move |range| &bytes[range.clone()])
     }
 
     /// The kept lines as owned byte vectors (convenient in tests).
@@ -79,8 +106,9 @@ pub trait TailSource {
     /// The size, from a seek to the end (as Python's `f.seek(0, 2)`, so a
     /// file that can't seek fails the same way).
     fn end(&mut self) -> io::Result<u64>;
-    /// Read up to `buf.len()` bytes at `offset`.
-    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// Read up to `buf.len()` bytes at `offset`; the first bytes, as many
+    /// as returned, are initialized by the read.
+    fn read_at(&mut self, buf: &mut [MaybeUninit<u8>], offset: u64) -> io::Result<usize>;
 }
 
 /// Any seekable reader: seek, then read.
@@ -89,9 +117,11 @@ impl<R: Read + Seek> TailSource for R {
         self.seek(SeekFrom::End(0))
     }
 
-    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    fn read_at(&mut self, buf: &mut [MaybeUninit<u8>], offset: u64) -> io::Result<usize> {
         self.seek(SeekFrom::Start(offset))?;
-        self.read(buf)
+        buf.fill(MaybeUninit::new(0));
+        // SAFETY: every byte was just initialized.
+        self.read(unsafe { assume_init_mut(buf) })
     }
 }
 
@@ -104,9 +134,39 @@ impl TailSource for Positional<'_> {
         file.seek(SeekFrom::End(0))
     }
 
-    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        std::os::unix::fs::FileExt::read_at(self.0, buf, offset)
+    fn read_at(&mut self, buf: &mut [MaybeUninit<u8>], offset: u64) -> io::Result<usize> {
+        use std::os::unix::io::AsRawFd;
+        let offset = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: `buf` is writable memory of `buf.len()` bytes; `pread`
+        // writes at most that many and initializes what it reports.
+        let got = unsafe {
+            libc::pread(
+                self.0.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                offset,
+            )
+        };
+        if got < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(got as usize)
     }
+}
+
+/// # Safety
+/// Every byte of `bytes` is initialized.
+unsafe fn assume_init(bytes: &[MaybeUninit<u8>]) -> &[u8] {
+    // SAFETY: same layout; the caller promises initialization.
+    unsafe { &*(bytes as *const [MaybeUninit<u8>] as *const [u8]) }
+}
+
+/// # Safety
+/// Every byte of `bytes` is initialized.
+unsafe fn assume_init_mut(bytes: &mut [MaybeUninit<u8>]) -> &mut [u8] {
+    // SAFETY: same layout; the caller promises initialization.
+    unsafe { &mut *(bytes as *mut [MaybeUninit<u8>] as *mut [u8]) }
 }
 
 fn is_a_directory() -> io::Error {
@@ -135,15 +195,26 @@ pub fn read_tail<S: TailSource>(source: &mut S, n: u64, chunk_size: u64) -> io::
         if first_chunk && chunk.last() == Some(&b'\n') {
             newlines_needed = newlines_needed.saturating_add(1);
         }
-        newlines_seen += count_newlines(chunk) as u64;
+        // Counted from the chunk's end, and only as far as still needed.
+        let still_needed = newlines_needed - newlines_seen;
+        newlines_seen += count_newlines_back(chunk, still_needed);
     }
-    let bytes = buffer.into_vec();
-    let lines = last_lines(&bytes, n);
-    Ok(Tail { bytes, lines })
+    let FrontBuffer { storage, start } = buffer;
+    // SAFETY: `storage[start..]` holds what the reads wrote.
+    let lines = last_lines(unsafe { assume_init(&storage[start..]) }, n);
+    Ok(Tail {
+        storage,
+        start,
+        lines,
+    })
 }
 
 /// Fill as much of `buf` as the source gives at `offset` before end of file.
-fn read_up_to<S: TailSource>(source: &mut S, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+fn read_up_to<S: TailSource>(
+    source: &mut S,
+    buf: &mut [MaybeUninit<u8>],
+    offset: u64,
+) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match source.read_at(&mut buf[filled..], offset + filled as u64) {
@@ -156,8 +227,25 @@ fn read_up_to<S: TailSource>(source: &mut S, buf: &mut [u8], offset: u64) -> io:
     Ok(filled)
 }
 
-fn count_newlines(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&b| b == b'\n').count()
+/// The newlines in `bytes`, counted from its end, stopping at `limit`.
+fn count_newlines_back(bytes: &[u8], limit: u64) -> u64 {
+    let mut seen = 0;
+    let mut end = bytes.len();
+    while seen < limit {
+        match rfind_newline(&bytes[..end]) {
+            Some(newline) => {
+                seen += 1;
+                end = newline;
+            }
+            None => break,
+        }
+    }
+    seen
+}
+
+/// The position of the last `'\n'` in `bytes`.
+fn rfind_newline(bytes: &[u8]) -> Option<usize> {
+    crate::bytescan::rfind(bytes, b'\n')
 }
 
 /// Ranges of the last `n` pieces of `bytes` split on `'\n'`, oldest first,
@@ -169,10 +257,10 @@ fn last_lines(bytes: &[u8], n: u64) -> Vec<Range<usize>> {
         Some(_) => bytes,
         None => return Vec::new(),
     };
-    let mut lines = Vec::new();
+    let mut lines = Vec::with_capacity(usize::try_from(n).unwrap_or(usize::MAX).min(1024));
     let mut end = content.len();
     while (lines.len() as u64) < n {
-        match content[..end].iter().rposition(|&b| b == b'\n') {
+        match rfind_newline(&content[..end]) {
             Some(newline) => {
                 lines.push(newline + 1..end);
                 end = newline;
@@ -189,10 +277,11 @@ fn last_lines(bytes: &[u8], n: u64) -> Vec<Range<usize>> {
 
 /// A byte buffer that grows at the front, so reading backwards in chunks
 /// costs linear time in the bytes read (prepending to a `Vec` would be
-/// quadratic with a small `chunk_size`).
+/// quadratic with a small `chunk_size`). `storage[start..]` is the content,
+/// written by reads; the front is room for the next reads, never zeroed.
 #[derive(Default)]
 struct FrontBuffer {
-    storage: Vec<u8>,
+    storage: Vec<MaybeUninit<u8>>,
     start: usize,
 }
 
@@ -203,12 +292,14 @@ impl FrontBuffer {
     /// Returns the new bytes.
     fn prepend_with<F>(&mut self, k: usize, fill: F) -> io::Result<&[u8]>
     where
-        F: FnOnce(&mut [u8]) -> io::Result<usize>,
+        F: FnOnce(&mut [MaybeUninit<u8>]) -> io::Result<usize>,
     {
         if self.start < k {
             let len = self.storage.len() - self.start;
             let capacity = (len + k).max(2 * len).max(64);
-            let mut grown = vec![0u8; capacity];
+            let mut grown: Vec<MaybeUninit<u8>> = Vec::with_capacity(capacity);
+            // SAFETY: `MaybeUninit` needs no initialization.
+            unsafe { grown.set_len(capacity) };
             let new_start = capacity - len;
             grown[new_start..].copy_from_slice(&self.storage[self.start..]);
             self.storage = grown;
@@ -221,12 +312,8 @@ impl FrontBuffer {
         self.storage
             .copy_within(chunk_start..chunk_start + got, self.start - got);
         self.start -= got;
-        Ok(&self.storage[self.start..self.start + got])
-    }
-
-    fn into_vec(mut self) -> Vec<u8> {
-        self.storage.drain(..self.start);
-        self.storage
+        // SAFETY: `fill` initialized the `got` bytes now at `start`.
+        Ok(unsafe { assume_init(&self.storage[self.start..self.start + got]) })
     }
 }
 

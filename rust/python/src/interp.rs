@@ -60,9 +60,44 @@ pub fn str_lower(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 
 /// `os.environ.get(name)`; `os.environ` is looked up on every call because
 /// tests (and programs) may replace it.
+///
+/// The common answer, "not set", is found without running `Mapping.get`'s
+/// Python code (and the `KeyError` it raises and catches): when `os.environ`
+/// is the interpreter's own `os._Environ` holding a `dict` of bytes, a name
+/// absent from that dict is absent from `os.environ` (`name` is ASCII, so its
+/// encoded key is its bytes under any file system encoding). A name that is
+/// present, or any other `os.environ`, takes the full `os.environ.get(name)`.
 pub fn environ_get<'py>(py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let value = os(py)?.getattr("environ")?.call_method1("get", (name,))?;
+    debug_assert!(name.is_ascii());
+    let os = os(py)?;
+    let environ = os.getattr(pyo3::intern!(py, "environ"))?;
+    if environ_surely_lacks(os, &environ, name)? {
+        return Ok(None);
+    }
+    let value = environ.call_method1(pyo3::intern!(py, "get"), (name,))?;
     Ok((!value.is_none()).then_some(value))
+}
+
+fn environ_surely_lacks(
+    os: &Bound<'_, PyModule>,
+    environ: &Bound<'_, PyAny>,
+    name: &str,
+) -> PyResult<bool> {
+    let py = os.py();
+    let Ok(class) = os.getattr(pyo3::intern!(py, "_Environ")) else {
+        return Ok(false);
+    };
+    if !environ.get_type().is(&class) {
+        return Ok(false);
+    }
+    let Ok(data) = environ.getattr(pyo3::intern!(py, "_data")) else {
+        return Ok(false);
+    };
+    let Ok(data) = data.cast_exact::<pyo3::types::PyDict>() else {
+        return Ok(false);
+    };
+    let key = pyo3::types::PyBytes::new(py, name.as_bytes());
+    Ok(!data.contains(key)?)
 }
 
 /// `float(value)` by the contract's grammar: an exact `str` of ASCII text is

@@ -117,30 +117,59 @@ fn decode_lines<'py>(
     let fast_utf8 = is_plain_utf8(encoding) && is_builtin_handler(errors);
     let count = tail.len();
     let list = PyList::empty(py);
-    let mut text = String::new();
-    for (index, line) in tail.lines().enumerate() {
+    for (index, (line, newline)) in tail.lines_with_end().enumerate() {
         let is_last = index + 1 == count;
-        // Valid UTF-8 decodes to the same text under any of these handlers
-        // (CPython's UTF-8 decoder uses the handler only on an error).
-        let valid = if fast_utf8 {
-            std::str::from_utf8(line).ok()
+        let body = if newline {
+            &line[..line.len() - 1]
         } else {
-            None
+            line
         };
-        let item = match valid {
-            Some(valid) => {
-                text.clear();
-                text.push_str(valid.trim_end_matches('\r'));
-                if !is_last {
-                    text.push('\n');
-                }
-                PyString::new(py, &text).into_any()
+        // Valid UTF-8 decodes to the same text under any of these handlers
+        // (CPython's UTF-8 decoder uses the handler only on an error). A line
+        // with no '\r' to strip is decoded with its '\n' in one step, from
+        // where it was read; an invalid one goes to `bytes.decode`.
+        let item = if fast_utf8 && body.last() != Some(&b'\r') {
+            let text = if is_last { body } else { line };
+            match decode_valid_utf8(py, text) {
+                Some(item) => item,
+                None => decode_in_python(py, body, encoding, errors, is_last)?,
             }
-            None => decode_in_python(py, line, encoding, errors, is_last)?,
+        } else if fast_utf8 {
+            match std::str::from_utf8(body) {
+                Ok(valid) => {
+                    let mut text = String::with_capacity(body.len() + 1);
+                    text.push_str(valid.trim_end_matches('\r'));
+                    if !is_last {
+                        text.push('\n');
+                    }
+                    PyString::new(py, &text).into_any()
+                }
+                Err(_) => decode_in_python(py, body, encoding, errors, is_last)?,
+            }
+        } else {
+            decode_in_python(py, body, encoding, errors, is_last)?
         };
         list.append(item)?;
     }
     Ok(list.into_any())
+}
+
+/// `text` as a `str` if it is valid UTF-8, by CPython's own decoder (one
+/// pass: it checks and builds); `None` (no exception left set) otherwise.
+fn decode_valid_utf8<'py>(py: Python<'py>, text: &[u8]) -> Option<Bound<'py, PyAny>> {
+    let len = pyo3::ffi::Py_ssize_t::try_from(text.len()).ok()?;
+    // SAFETY: `text` is readable for `len` bytes; the GIL is held; the result
+    // is a new reference or NULL with an exception set.
+    let decoded = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            pyo3::ffi::PyUnicode_DecodeUTF8(text.as_ptr().cast(), len, c"strict".as_ptr()),
+        )
+    };
+    // The error (a UnicodeDecodeError, or MemoryError) is dropped: the
+    // caller decodes this line again through `bytes.decode`, which raises
+    // whatever the contract says.
+    decoded.ok()
 }
 
 fn decode_in_python<'py>(

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from rich.console import Console
 
-from sky_matrix.bench import inputs as inputs_module, memory, report, targets, timing
+from sky_matrix.bench import counts, inputs as inputs_module, memory, report, targets, timing
 from sky_matrix.bench.cases import (
     TAIL_LINES,
     Case,
@@ -56,6 +56,23 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--quick", action="store_true", help="CI-sized: 1KiB and 1MiB files, short budgets"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only the deterministic figures (system calls, instructions per call), compared "
+        "with the committed baseline: fails on +5 %% instructions or any more system calls",
+    )
+    parser.add_argument(
+        "--small", action="store_true", help="with --check: the tests session's small case set"
+    )
+    parser.add_argument(
+        "--baseline",
+        help="with --check: the baseline file (default: the one next to bench/counts.py; "
+        "the tests session passes the source tree's, which an installed runner lacks)",
+    )
+    parser.add_argument(
+        "--no-counts", action="store_true", help="skip the system-call and instruction counts"
     )
     parser.add_argument(
         "--sizes", help=f"real text files to make (default {FULL_SIZES}; --quick {QUICK_SIZES})"
@@ -228,8 +245,28 @@ def _import_paths(sky_rs: ModuleType) -> List[str]:
     return paths
 
 
+def _deterministic_counts(console: Console) -> Optional[Dict[str, Any]]:
+    """System calls and instructions per call and backend (bench/counts.py)."""
+    python = counts.baseline_python() or sys.executable
+    try:
+        figures = counts.measure(python, counts.sky_rs_location())
+    except counts.CountError as exc:
+        console.print(f"[yellow]no deterministic figures: {exc}[/yellow]")
+        return None
+    console.print(counts.table(figures))
+    return {"environment": counts.environment_key(python), "cases": figures}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    if args.check:
+        return counts.main(
+            [
+                "--check",
+                *(["--small"] if args.small else []),
+                *(["--baseline", args.baseline] if args.baseline else []),
+            ]
+        )
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)  # logs and CI: wide enough for the tables
@@ -333,6 +370,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     )
                     for backend in ("rust", "python")
                 }
+        deterministic = None
+        if not args.no_counts:
+            console.print("counting system calls (strace) and instructions (callgrind) ...")
+            deterministic = _deterministic_counts(console)
     finally:
         if made_tmp is not None:
             shutil.rmtree(made_tmp, ignore_errors=True)
@@ -377,6 +418,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "fallbacks_during_bench": fallbacks,
         "cases": results,
         "tail_scaling": tail_scaling,
+        "deterministic": deterministic,
     }
     verdicts = targets.evaluate(bench)
     bench["function_speedups"] = targets.function_speedups(bench)

@@ -201,6 +201,17 @@ def markdown(bench: Dict[str, Any], targets: Sequence[TargetResult]) -> str:
         _markdown_table(["function", "speedup"], _function_rows(bench), 1),
         "",
     ]
+    deterministic = bench.get("deterministic")
+    if deterministic:
+        from sky_matrix.bench.counts import table
+
+        lines += [
+            "System calls (strace) and CPU instructions (callgrind, user space) per call, "
+            f"on {deterministic['environment']}:",
+            "",
+            table(deterministic["cases"]),
+            "",
+        ]
     target_rows = [[t.title, t.verdict, t.evidence] for t in targets]
     lines += [
         "Targets:",
