@@ -42,7 +42,7 @@ from typing import Dict, List, Optional, Sequence
 # spends most of a call in Python code the native function calls back
 # (`hashlib.new`, `FileDigest`), where a thread that wants the GIL back during
 # finalization used to crash the exit; ``tail`` and ``cgroup`` are the other
-# functions that release the GIL.
+# functions that release the GIL; ``mixed`` runs both kinds.
 WORKLOADS: Dict[str, str] = {
     "hash": """
         native.hash_file(small, "sha512")
@@ -56,6 +56,13 @@ WORKLOADS: Dict[str, str] = {
         native.get_cpu_count()
         native.get_mem_size_gb()
         native.get_parallel_threads(None)
+    """,
+    # What the stability suite runs: both kinds of call back into Python.
+    "mixed": """
+        native.hash_file(small, "sha512")
+        native.get_cpu_count()
+        native.hash_file(big, "sha256")
+        native.get_mem_size_gb()
     """,
 }
 

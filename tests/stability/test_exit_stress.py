@@ -17,7 +17,7 @@ from types import ModuleType
 import exit_stress
 import pytest
 
-CASES = [("exit", "hash"), ("exit", "cgroup"), ("fork", "hash"), ("sigint", "hash")]
+CASES = [("exit", "mixed"), ("fork", "mixed"), ("sigint", "mixed")]
 
 
 @pytest.mark.parametrize(

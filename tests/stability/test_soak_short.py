@@ -55,7 +55,13 @@ def test_short_soak_passes(native: ModuleType, tmp_path: Path) -> None:
     result = verdict.build(series.load(samples))
     (out / "stability-soak-verdict.json").write_text(json.dumps(result, indent=2))
     assert result["status"] == "pass", "\n".join(result["failures"])
-    assert result["samples"] >= DURATION_S / INTERVAL_S - 1
+    # On a host loaded beyond its cores a sample (a full collection, /proc reads,
+    # an fsync, all competing for the GIL and the CPU) can take longer than the
+    # interval and the sampler falls behind its schedule: fewer samples, never
+    # a shorter run (`complete` above). Half the schedule still gives the
+    # verdict 20 points after warm-up.
+    assert result["complete"]
+    assert result["samples"] >= DURATION_S / INTERVAL_S / 2
     calls = result["metrics"]["calls"]
     assert calls["verdict"] == "pass"
     # Both backends ran every function.

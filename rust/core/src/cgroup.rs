@@ -11,6 +11,8 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::sysread;
+
 /// The bytes Python's `bytes.strip()` and `bytes.split()` treat as whitespace.
 const WHITESPACE: &[u8] = b" \t\n\r\x0b\x0c";
 
@@ -84,9 +86,11 @@ pub fn limit_dirs(root: &Path, controller: Controller) -> LimitDirs {
 /// Steps 1-4 of the resolution; `None` means "fall back to the fixed paths".
 fn resolve(root: &Path, controller: Controller) -> Option<LimitDirs> {
     let proc_self = root.join("proc").join("self");
-    let cgroup = std::fs::read(proc_self.join("cgroup")).ok()?;
-    let membership = parse_membership(&cgroup, controller)?;
-    let mountinfo = std::fs::read(proc_self.join("mountinfo")).ok()?;
+    let membership = sysread::with_small_file(&proc_self.join("cgroup"), |cgroup| {
+        parse_membership(cgroup, controller)
+    })
+    .ok()??;
+    let mountinfo = sysread::read_whole(&proc_self.join("mountinfo")).ok()?;
     let mounts: Vec<Mount> = lines(&mountinfo).filter_map(parse_mountinfo_line).collect();
     let mount = choose_mount(&mounts, &membership, controller)?;
 
@@ -258,8 +262,7 @@ pub fn choose_mount<'a>(
 /// A limit file's content stripped of whitespace at both ends, or `None` when
 /// it can't be read (missing, `EACCES`, `EISDIR`, any other error).
 pub fn read_stripped(path: &Path) -> Option<Vec<u8>> {
-    let content = std::fs::read(path).ok()?;
-    Some(strip(&content).to_vec())
+    sysread::with_small_file(path, |content| strip(content).to_vec()).ok()
 }
 
 /// Python's `bytes.strip()`.

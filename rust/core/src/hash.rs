@@ -11,7 +11,8 @@ use sha2::Digest;
 
 /// Size of each read while hashing; the memory used never depends on the
 /// size of the input.
-const READ_SIZE: usize = 1 << 16;
+// 256 KiB, as the Python reference reads: a 1 MiB file in 5 reads, not 17.
+const READ_SIZE: usize = 1 << 18;
 
 /// The algorithms hashed in Rust, by `hashlib`'s canonical name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

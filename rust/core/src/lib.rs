@@ -22,3 +22,6 @@ pub mod fds;
 pub mod memory;
 pub mod overrides;
 pub mod process;
+
+// Reading procfs, sysfs and fixture files.
+pub mod sysread;

@@ -98,16 +98,19 @@ fn sysinfo_total_bytes() -> Option<u64> {
 /// `MemTotal` from `<root>/proc/meminfo` (in kB) as bytes; `None` when the
 /// file can't be read or the line is missing, malformed or zero.
 pub fn meminfo_total_bytes(root: &Path) -> Option<u64> {
-    let content = std::fs::read(root.join("proc").join("meminfo")).ok()?;
-    let rest = content
-        .split(|&b| b == b'\n')
-        .find_map(|line| line.strip_prefix(b"MemTotal:"))?;
-    let fields = cgroup::split_fields(rest);
-    if !matches!(fields.get(1..), Some([]) | Some([b"kB"])) {
-        return None;
-    }
-    let kib = u64::try_from(cgroup::parse_number(fields.first()?)?).ok()?;
-    (kib > 0).then(|| kib.checked_mul(1024)).flatten()
+    crate::sysread::with_small_file(&root.join("proc").join("meminfo"), |content| {
+        let rest = content
+            .split(|&b| b == b'\n')
+            .find_map(|line| line.strip_prefix(b"MemTotal:"))?;
+        let fields = cgroup::split_fields(rest);
+        if !matches!(fields.get(1..), Some([]) | Some([b"kB"])) {
+            return None;
+        }
+        let kib = u64::try_from(cgroup::parse_number(fields.first()?)?).ok()?;
+        (kib > 0).then(|| kib.checked_mul(1024)).flatten()
+    })
+    .ok()
+    .flatten()
 }
 
 /// The cgroup memory limit under `root` in bytes: the smallest limit along

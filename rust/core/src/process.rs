@@ -27,7 +27,10 @@ pub fn is_process_alive(root: &Path, pid: i32) -> bool {
         return false;
     }
     let stat = root.join("proc").join(pid.to_string()).join("stat");
-    match std::fs::read(stat).ok().as_deref().and_then(stat_state) {
+    match crate::sysread::with_small_file(&stat, stat_state)
+        .ok()
+        .flatten()
+    {
         Some(state) => state != b'Z',
         None => signal_zero_says_alive(pid),
     }

@@ -60,14 +60,53 @@ pub fn read_last_n_lines(path: &Path, n: u64, chunk_size: u64) -> io::Result<Tai
     if status.is_dir() {
         return Err(is_a_directory());
     }
-    let mut file = File::open(path)?;
-    // The path may have become a directory since the stat; Python's `open()`
-    // refuses directories the same way (and, like it, ignores a failing
-    // `fstat`).
-    if file.metadata().is_ok_and(|status| status.is_dir()) {
-        return Err(is_a_directory());
+    let file = File::open(path)?;
+    // No `fstat` of the open file: the stat above answered "directory?".
+    // Only if the path became a directory since then can the size probe or
+    // a read fail because of it, so that is checked on the error path alone
+    // (Python's `open()` refuses directories with EISDIR the same way).
+    read_tail(&mut Positional(&file), n, chunk_size).map_err(|err| {
+        if file.metadata().is_ok_and(|status| status.is_dir()) {
+            is_a_directory()
+        } else {
+            err
+        }
+    })
+}
+
+/// What reading a tail needs from a file: its size, and reads at offsets.
+pub trait TailSource {
+    /// The size, from a seek to the end (as Python's `f.seek(0, 2)`, so a
+    /// file that can't seek fails the same way).
+    fn end(&mut self) -> io::Result<u64>;
+    /// Read up to `buf.len()` bytes at `offset`.
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+}
+
+/// Any seekable reader: seek, then read.
+impl<R: Read + Seek> TailSource for R {
+    fn end(&mut self) -> io::Result<u64> {
+        self.seek(SeekFrom::End(0))
     }
-    read_tail(&mut file, n, chunk_size)
+
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.seek(SeekFrom::Start(offset))?;
+        self.read(buf)
+    }
+}
+
+/// A file read with `pread`: one system call per chunk, no seek before it.
+struct Positional<'a>(&'a File);
+
+impl TailSource for Positional<'_> {
+    fn end(&mut self) -> io::Result<u64> {
+        let mut file = self.0;
+        file.seek(SeekFrom::End(0))
+    }
+
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(self.0, buf, offset)
+    }
 }
 
 fn is_a_directory() -> io::Error {
@@ -75,11 +114,11 @@ fn is_a_directory() -> io::Error {
 }
 
 /// The last `n` lines of a seekable reader; see the module documentation.
-pub fn read_tail<R: Read + Seek>(reader: &mut R, n: u64, chunk_size: u64) -> io::Result<Tail> {
+pub fn read_tail<S: TailSource>(source: &mut S, n: u64, chunk_size: u64) -> io::Result<Tail> {
     if n == 0 {
         return Ok(Tail::default());
     }
-    let size = reader.seek(SeekFrom::End(0))?;
+    let size = source.end()?;
     let read_size = chunk_size.clamp(1, MAX_READ);
     let mut buffer = FrontBuffer::default();
     // `n` newlines delimit the last `n` lines, plus one when the content
@@ -91,9 +130,8 @@ pub fn read_tail<R: Read + Seek>(reader: &mut R, n: u64, chunk_size: u64) -> io:
         // `want <= MAX_READ`, so it fits in usize.
         let want = read_size.min(pos);
         pos -= want;
-        reader.seek(SeekFrom::Start(pos))?;
         let first_chunk = pos + want == size;
-        let chunk = buffer.prepend_with(want as usize, |chunk| read_up_to(reader, chunk))?;
+        let chunk = buffer.prepend_with(want as usize, |chunk| read_up_to(source, chunk, pos))?;
         if first_chunk && chunk.last() == Some(&b'\n') {
             newlines_needed = newlines_needed.saturating_add(1);
         }
@@ -104,11 +142,11 @@ pub fn read_tail<R: Read + Seek>(reader: &mut R, n: u64, chunk_size: u64) -> io:
     Ok(Tail { bytes, lines })
 }
 
-/// Fill as much of `buf` as the reader gives before end of file.
-fn read_up_to<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+/// Fill as much of `buf` as the source gives at `offset` before end of file.
+fn read_up_to<S: TailSource>(source: &mut S, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
+        match source.read_at(&mut buf[filled..], offset + filled as u64) {
             Ok(0) => break,
             Ok(k) => filled += k,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}

@@ -20,11 +20,12 @@ import pytest
 import sky_rs
 from sky_rs import _native, fallback
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(_native, "_inject_fault"),
-    reason="needs a wheel built with the fault-injection feature "
-    "(matrix/tests/test_fault_injection.py builds one)",
-)
+if not hasattr(_native, "_inject_fault"):
+    pytest.skip(
+        "needs a wheel built with the fault-injection feature "
+        "(matrix/tests/test_fault_injection.py builds one)",
+        allow_module_level=True,
+    )
 
 FAULT_KINDS = ("panic", "internal-error")
 

@@ -11,6 +11,8 @@ part of the run.
 
 from __future__ import annotations
 
+import base64
+import ctypes
 import dataclasses
 import gc
 import heapq
@@ -24,6 +26,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from hdrh import codec as hdrh_codec
 
 import sky_rs
 
@@ -165,6 +169,31 @@ class _Worker(threading.Thread):
             heapq.heappush(schedule, (due + 1.0 / stream.rate, index, sequence + 1))
 
 
+def _encode_histogram(histogram: Any) -> Optional[str]:
+    """``recorder.encode``, but over a length rounded up to whole hdr buckets.
+
+    hdrh encodes the counts up to the highest one recorded, into a buffer of
+    type ``c_byte * n``; ctypes caches one array type per length, and the
+    interval's maximum latency picks the length. So every new maximum (and on
+    a loaded host they keep coming) left its type in the heap we measure:
+    19 KB over a clean 25-second soak, as much as a leak of 40 bytes per call
+    of one stream. Rounded up to a multiple of half a bucket (1,024 counts),
+    there are at most 23 lengths, one per doubling of the maximum latency, all
+    seen in the first seconds; the trailing zeros are one zero run and decode
+    to the same histogram.
+    """
+    if histogram.get_total_count() == 0:
+        return None
+    relevant = histogram.get_counts_array_index(histogram.get_max_value()) + 1
+    step = histogram.sub_bucket_half_count
+    length = min(histogram.counts_len, -(-relevant // step) * step)
+    encoder = histogram.encoder
+    payload = encoder.payload.compress(length)
+    encoder.header.length = len(payload)
+    header = ctypes.string_at(ctypes.addressof(encoder.header), hdrh_codec.ext_header_size)
+    return base64.b64encode(header + payload).decode("ascii")
+
+
 def _fallback_count() -> int:
     stats = sky_rs.stats()
     return sum(sum(f["fallbacks"].values()) for f in stats["functions"].values())
@@ -291,6 +320,12 @@ class Soak:
         sampler = ProcessSampler()
         # sky_rs.stats() is process-wide: count from here rather than reset it.
         fallbacks_before = _fallback_count()
+        # Everything allocated so far (the interpreter, the host process's own
+        # objects, the inputs, histograms, streams) is moved out of the
+        # collector's reach: the full collection before each sample then only
+        # walks what was allocated since, milliseconds even inside pytest.
+        gc.collect()
+        gc.freeze()
         start = self._clock()
         workers = [
             _Worker(
@@ -353,6 +388,7 @@ class Soak:
             stop_workers.set()
             for worker in workers:
                 worker.join(timeout=30)
+            gc.unfreeze()
         writer.write(
             {"type": "end", "segment": self.segment, "t": self.base_t + segment_t, "reason": reason}
         )
@@ -368,19 +404,27 @@ class Soak:
         fallbacks_before: int,
     ) -> Dict[str, Any]:
         interval = latency.swap()
+        # Measure first, after a full collection: the driver's own garbage (hdrh's
+        # encoder leaves a ctypes array type in a reference cycle per histogram,
+        # a few KB each; JSON records; caught exceptions) is gone, whichever
+        # generation it had been promoted to. A young-generation collection is
+        # not enough: cycles that an automatic collection promoted to the old
+        # generation while still in use stayed there until the next full
+        # collection, which in a big process (pytest) came rarely, and the heap
+        # climbed ~15 bytes per call, the size of a real leak. The collection is
+        # cheap because the segment's start froze everything older (see
+        # _sample_loop). Encoding comes after the measurement, so its garbage
+        # is collected before the next one.
+        gc.collect()
+        process = sampler.sample()
         summaries: Dict[str, Dict[str, Any]] = {}
         histograms: Dict[str, Dict[str, str]] = {}
         for (function, backend), histogram in interval.items():
             summaries.setdefault(function, {})[backend] = recorder_module.summary_ms(histogram)
-            encoded = recorder_module.encode(histogram)
+            encoded = _encode_histogram(histogram)
             if encoded is not None:
                 histograms.setdefault(function, {})[backend] = encoded
         latency.release(interval)
-        # hdrh's encoder leaves a few ctypes array types in reference cycles per
-        # histogram (~70 KB a sample): collect the young generations now, so that
-        # our own garbage is not a sawtooth in the heap we are measuring.
-        gc.collect(1)
-        process = sampler.sample()
         return {
             "type": "sample",
             "segment": self.segment,

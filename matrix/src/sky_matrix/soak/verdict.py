@@ -6,11 +6,19 @@ A resource metric (memory, fds, threads) fails only when its growth is
 2. *material*: the Theil–Sen slope exceeds the metric's rate threshold **and**
    the fitted growth over the window exceeds its noise floor, and
 3. *still going on*: the last ``TAIL_FRACTION`` of the window is itself
-   significantly growing faster than the rate threshold. A cache fills and
+   significantly growing faster than the rate threshold, and by more than
+   that fraction of the window's floor. A cache fills and
    then stops (a plateau), a lazily opened file is one step; a leak keeps
    growing. (Theil–Sen, a median of pairwise slopes, ignores a single step
    unless it falls near the middle of the window, where just over half of all
    pairs straddle it; the tail test settles that case.)
+
+The allocator heap is judged *per call* (see ``HEAP_BYTES_PER_STREAM_CALL``):
+its rate threshold is a number of bytes per call of one stream times the
+per-stream call rate the samples' cumulative counters show for the window, so
+that the bar means the same at 5 calls/s in a 25-second cell and at 20 calls/s
+in the nightly 24 hours: a leak of one small object per call fails the short
+run, a leak of one byte per call of one function fails the long one.
 
 USS is judged the same way but only reported (verdict ``info``): it rises
 whenever *another* process unmaps pages it shared with ours (a library's
@@ -62,11 +70,51 @@ MIB = 1024 * 1024
 
 @dataclasses.dataclass(frozen=True)
 class Threshold:
-    """Growth that matters: a rate, and a floor for growth over the window."""
+    """Growth that matters: a rate, and a floor for growth over the window.
+
+    With ``per_stream_call`` set, the rate is that many units per call of one
+    stream times the window's per-stream call rate (``slope_per_hour`` is then
+    only the fallback for a series without call counters).
+    """
 
     slope_per_hour: float
     min_growth: float
     why: str
+    per_stream_call: Optional[float] = None
+
+
+# The heap's bar, in bytes per call of ONE stream (one function on one backend).
+#
+# A leak of L bytes per call of stream k, called at r_k calls/s, makes the heap
+# grow at L * r_k bytes/s. Divided by the per-stream call rate r (the median
+# over the streams, from the cumulative counters: every stream but
+# find_free_port runs at the configured rate), it is L * r_k / r, which is L
+# itself for any function at the run's rate, whatever the rate and duration.
+# (Spread over all calls instead, the same leak is only L / 24 per call: the
+# leak canary's 64 bytes per call of base36_encode[rust] alone is 64/24 = 2.7
+# bytes per average call, and a 1-byte leak 0.04; so the bar is per stream.)
+#
+# - The nightly (24 h, 20 calls/s per stream, warm-up 10 min, 1 sample/min):
+#   a leak of 1 byte per call of one function is 2x this bar: 20 B/s, 72 KB/h,
+#   1.7 MB over the 85,800 s window, far above the floor below and above the
+#   steps a clean heap takes (a few KiB, all in the first seconds): material,
+#   and with ~1,400 samples significant and still growing in the tail.
+#   Conversely the window must be long enough for a 1-byte leak to clear the
+#   floor and the steps: 1 B x 20/s x T > 10 x 16 KiB (ten times the largest
+#   settling seen) needs T > 2.3 h after warm-up; the nightly has 10x that.
+#   find_free_port runs at 1 call/s (RATE_OVERRIDES): for it the bar is 20x
+#   higher, 10 bytes per call.
+# - The leak canary (64 bytes per call of base36_encode[rust], an 80-byte
+#   glibc chunk) is 128x the bar (160x in heap bytes): in the 25-second cell
+#   at 5 calls/s, 400 B/s, ~8 KB over the 20-second window, twice the floor.
+# - A clean run, measured after a full collection (see driver._sample), holds
+#   the heap flat to the byte once it has settled: 0 B per call.
+HEAP_BYTES_PER_STREAM_CALL = 0.5
+# Over the whole window the heap must also have grown by more than this: one
+# late step (a cache entry, an interned name, a ctypes type) is a few hundred
+# bytes to a few KiB and happens once; half the canary's growth in a
+# 25-second cell, 1/400 of a 1-byte leak's in the nightly.
+HEAP_MIN_GROWTH = 4 * KIB
 
 
 THRESHOLDS: Dict[str, Threshold] = {
@@ -75,9 +123,15 @@ THRESHOLDS: Dict[str, Threshold] = {
     # KiB (64 pages) keeps one late arena from failing a short run.
     "rss": Threshold(1 * MIB, 256 * KIB, "1 MiB/h and 256 KiB over the window"),
     "uss": Threshold(1 * MIB, 256 * KIB, "1 MiB/h and 256 KiB over the window"),
-    # malloc's in-use bytes are exact, so the bar is lower: the leak canary's
-    # 64 B per call at 20 calls/s is ~4.4 MiB/h.
-    "heap": Threshold(256 * KIB, 32 * KIB, "256 KiB/h and 32 KiB over the window"),
+    # malloc's in-use bytes are exact, so the bar is per call (see above); the
+    # rate is the fallback for a series without call counters: 0.5 B x 20/s.
+    "heap": Threshold(
+        HEAP_BYTES_PER_STREAM_CALL * 20.0 * 3600.0,
+        HEAP_MIN_GROWTH,
+        f"{HEAP_BYTES_PER_STREAM_CALL * 1000:g} B per 1,000 calls of one stream"
+        f" and {HEAP_MIN_GROWTH // KIB} KiB over the window",
+        per_stream_call=HEAP_BYTES_PER_STREAM_CALL,
+    ),
     # Counts are exact and steady: a descriptor or thread per hour, two over the window.
     "fds": Threshold(1.0, 2.0, "1/h and 2 over the window"),
     "threads": Threshold(1.0, 2.0, "1/h and 2 over the window"),
@@ -107,8 +161,50 @@ def _warmup_window(series: Series, metric: str, warmup_s: float) -> List[Tuple[f
     return spliced
 
 
-def _judge_trend(metric: str, points: List[Tuple[float, float]]) -> Dict[str, Any]:
+def _call_rates(
+    series: Series, warmup_s: float, points: List[Tuple[float, float]]
+) -> Optional[Dict[str, float]]:
+    """Calls/s over the analysed window: the median stream's, and all streams'.
+
+    From the cumulative counters of the window's first and last sample (they
+    carry over a resume, and the spliced window's span leaves the downtime out).
+    None when the samples have no counters or the window made no calls.
+    """
+    analysed = [s for s in series.samples if float(s["segment_t"]) >= warmup_s]
+    if len(analysed) < 2 or len(points) < 2:
+        return None
+    span = points[-1][0] - points[0][0]
+    first, last = analysed[0].get("calls") or {}, analysed[-1].get("calls") or {}
+    per_stream = [
+        n - first.get(function, {}).get(backend, 0)
+        for function, backends in last.items()
+        for backend, n in backends.items()
+    ]
+    if span <= 0 or not per_stream or sum(per_stream) <= 0:
+        return None
+    per_stream.sort()
+    middle = len(per_stream) // 2
+    median = (
+        per_stream[middle]
+        if len(per_stream) % 2
+        else (per_stream[middle - 1] + per_stream[middle]) / 2.0
+    )
+    return {"stream": median / span, "all": sum(per_stream) / span, "streams": len(per_stream)}
+
+
+def _judge_trend(
+    metric: str,
+    points: List[Tuple[float, float]],
+    rates: Optional[Dict[str, float]] = None,
+) -> Dict[str, Any]:
     threshold = THRESHOLDS[metric]
+    # The rate (units/h) that counts as growth: per call of one stream when the
+    # metric is judged per call and the window made calls, else the fixed rate.
+    limit_h = threshold.slope_per_hour
+    per_call = threshold.per_stream_call is not None and rates is not None and rates["stream"] > 0
+    if per_call:
+        assert threshold.per_stream_call is not None and rates is not None
+        limit_h = threshold.per_stream_call * rates["stream"] * 3600.0
     result: Dict[str, Any] = {
         "slope_per_hour": None,
         "mk_p": None,
@@ -141,7 +237,19 @@ def _judge_trend(metric: str, points: List[Tuple[float, float]]) -> Dict[str, An
             else "no trend"
         ),
     )
-    material = slope_h > threshold.slope_per_hour and growth > threshold.min_growth
+    if per_call:
+        assert rates is not None and threshold.per_stream_call is not None
+        result.update(
+            stream_calls_per_s=rates["stream"],
+            calls_per_s=rates["all"],
+            # The issue's figure: growth per 1,000 calls of all streams together ...
+            growth_per_1000_calls=whole.slope_per_s / rates["all"] * 1000.0,
+            # ... and what is judged: per 1,000 calls of one stream.
+            growth_per_1000_stream_calls=whole.slope_per_s / rates["stream"] * 1000.0,
+            bound_per_1000_stream_calls=threshold.per_stream_call * 1000.0,
+            slope_threshold_per_hour=limit_h,
+        )
+    material = slope_h > limit_h and growth > threshold.min_growth
     result["material"] = material
     if not (whole.increasing(ALPHA) and material):
         result["verdict"] = "pass"
@@ -155,8 +263,13 @@ def _judge_trend(metric: str, points: List[Tuple[float, float]]) -> Dict[str, An
     tail = [(t, v) for t, v in points if t >= tail_start]
     tail_trend = stats_module.analyse([t for t, _ in tail], [v for _, v in tail])
     tail_h = tail_trend.slope_per_s * 3600.0
-    result.update(tail_slope_per_hour=tail_h, tail_mk_p=tail_trend.mk_p)
-    if not (tail_trend.increasing(ALPHA) and tail_h > threshold.slope_per_hour):
+    # The tail's own floor is the window's, in proportion: two late steps of a
+    # hundred bytes are significant in a flat tail and steep over ten seconds,
+    # but they are not a leak going on.
+    tail_growth = tail_trend.slope_per_s * (tail[-1][0] - tail[0][0])
+    result.update(tail_slope_per_hour=tail_h, tail_mk_p=tail_trend.mk_p, tail_growth=tail_growth)
+    tail_material = tail_h > limit_h and tail_growth > threshold.min_growth * TAIL_FRACTION
+    if not (tail_trend.increasing(ALPHA) and tail_material):
         result["verdict"] = "pass"
         result["reason"] = "plateau: grew, then levelled off in the last half"
         return result
@@ -164,6 +277,11 @@ def _judge_trend(metric: str, points: List[Tuple[float, float]]) -> Dict[str, An
         f"significant upward trend: {_amount(metric, slope_h)}/h (p={whole.mk_p:.2g}), "
         f"{_amount(metric, growth)} over {span:.0f} s"
     )
+    if per_call:
+        result["reason"] += (
+            f", {result['growth_per_1000_stream_calls']:.0f} B per 1,000 calls of one stream"
+            f" (bound {result['bound_per_1000_stream_calls']:g})"
+        )
     return result
 
 
@@ -233,7 +351,8 @@ def build(series: Series) -> Dict[str, Any]:
                 "reason": "not measured on this platform",
             }
             continue
-        result = _judge_trend(metric, _warmup_window(series, metric, warmup_s))
+        points = _warmup_window(series, metric, warmup_s)
+        result = _judge_trend(metric, points, _call_rates(series, warmup_s, points))
         result["max"] = max(present)
         if metric in INFORMATIONAL:
             result["reason"] = f"informational ({result['verdict']}): {result['reason']}"
@@ -353,6 +472,7 @@ def build(series: Series) -> Dict[str, Any]:
             "alpha": ALPHA,
             "min_points": MIN_POINTS,
             "tail_fraction": TAIL_FRACTION,
+            "heap_bytes_per_stream_call": HEAP_BYTES_PER_STREAM_CALL,
             **{m: t.why for m, t in THRESHOLDS.items()},
         },
         "run_id": series.header.get("run_id"),

@@ -1,0 +1,1 @@
+"""Building what the cells test: wheels (host, manylinux, test-only), venvs, wheelhouses."""
