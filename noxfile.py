@@ -22,6 +22,7 @@ RUFF = "ruff>=0.6"
 IMPORT_LINTER = "import-linter>=2.1"  # the layers of sky_matrix (docs/internals.md)
 LINT_PATHS = ("python", "tests", "matrix", "noxfile.py")
 APPLE_TARGETS = ("aarch64-apple-darwin", "x86_64-apple-darwin")
+RELEASE_TARGETS = ("x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu", *APPLE_TARGETS)
 SELF_TEST_PATHS = (
     "tests/compat/parity",
     "tests/compat/dispatcher",
@@ -187,9 +188,11 @@ def coverage(session: nox.Session) -> None:
 
 @nox.session(name="release-check")
 def release_check(session: nox.Session) -> None:
-    """Build the sdist and release wheels and audit them (auditwheel, abi3audit, twine check)."""
-    _install_runner(session)
-    session.install("ziglang", "twine", "auditwheel", "abi3audit")
+    """Build the sdist and the four release wheels (Linux x86_64/aarch64, macOS arm64/x86_64) with
+    zig and audit them: twine check, tags, ELF/Mach-O facts, auditwheel, abi3audit."""
+    _install_runner(session, "release")
+    for target in RELEASE_TARGETS:
+        _require_rust_target(session, target)
     session.run("python", "-m", "sky_matrix.signoff.wheels", "--build", *session.posargs)
 
 

@@ -393,15 +393,14 @@ def test_wheel_items(tmp_path: Path) -> None:
     wheel = artifact("w-0.1.0-cp38-abi3-manylinux_2_17_x86_64.whl", "linux-x86_64")
     write_json(root / "release-report/wheels.json", {"artifacts": [sdist, wheel]})
     assert checks_release.wheels_linux(ctx).verdict == PASS
-    other = checks_release.wheels_other(ctx)
-    assert other.verdict == NOT_VERIFIABLE
-    assert other.evidence.startswith("no linux-aarch64, macos-universal2 artifact in")
+    other = checks_release.wheels_platforms(ctx)
+    assert other.verdict == FAIL
+    assert other.evidence.startswith("no linux-aarch64, macos-arm64, macos-x86_64 wheel in")
     bad = artifact("w-0.1.0-cp38-abi3-manylinux_2_17_x86_64.whl", "linux-x86_64", ok=False)
     write_json(root / "release-report/wheels.json", {"artifacts": [sdist, bad]})
-    assert checks_release.wheels_linux(ctx).evidence == (
-        "w-0.1.0-cp38-abi3-manylinux_2_17_x86_64.whl: twine failed: bad symbol; "
-        "w-0.1.0-cp38-abi3-manylinux_2_17_x86_64.whl: auditwheel failed: bad symbol; "
-        "w-0.1.0-cp38-abi3-manylinux_2_17_x86_64.whl: abi3audit failed: bad symbol"
+    assert checks_release.wheels_linux(ctx).evidence == "; ".join(
+        f"w-0.1.0-cp38-abi3-manylinux_2_17_x86_64.whl: {tool} failed: bad symbol"
+        for tool in ("twine", "tag", "elf", "auditwheel", "abi3audit")
     )
     old = artifact("w-0.0.9-cp38-abi3-manylinux_2_17_x86_64.whl", "linux-x86_64", version="0.0.9")
     write_json(root / "release-report/wheels.json", {"artifacts": [sdist, old]})

@@ -120,10 +120,10 @@ ITEMS: Tuple[Item, ...] = (
         checks_release.wheels_linux,
     ),
     Item(
-        "wheels-other",
+        "wheels-platforms",
         DISTRIBUTION,
-        "manylinux aarch64 + macOS universal2 wheels built and audited",
-        checks_release.wheels_other,
+        "Wheels for all platforms (Linux x86_64/aarch64, macOS arm64/x86_64) audited, cells run",
+        checks_release.wheels_platforms,
     ),
 )
 

@@ -8,8 +8,16 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from sky_matrix.signoff import binaries, checks_matrix
 from sky_matrix.signoff.context import Context, EvidenceError, read_json
-from sky_matrix.signoff.verdict import FAIL, NOT_VERIFIABLE, PASS, Outcome, missing
+from sky_matrix.signoff.verdict import (
+    FAIL,
+    INSUFFICIENT,
+    NOT_VERIFIABLE,
+    PASS,
+    Outcome,
+    missing,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,13 +34,17 @@ USER_DOCS = {
     "docs/benchmarks.md": "the measured benchmark table",
 }
 LINUX_X86_64 = "linux-x86_64"
-OTHER_PLATFORMS = ("linux-aarch64", "macos-universal2")
-WHEEL_CHECKS = {
-    "linux-x86_64": ("twine", "auditwheel", "abi3audit"),
-    "linux-aarch64": ("twine", "auditwheel", "abi3audit"),
-    "macos-universal2": ("twine", "abi3audit"),
-    "sdist": ("twine",),
+# The checks each artifact must have passed: one table, shared with wheels.py.
+WHEEL_CHECKS = binaries.WHEEL_CHECKS
+# Where each release wheel's cells run, as checks_matrix names systems and architectures.
+PLATFORM_CELLS = {
+    "linux-x86_64": ("Linux", "x86_64"),
+    "linux-aarch64": ("Linux", "arm64"),
+    "macos-arm64": ("Darwin", "arm64"),
+    "macos-x86_64": ("Darwin", "x86_64"),
 }
+# Worst first: the item takes the worst of its platforms' verdicts.
+_SEVERITY = (FAIL, INSUFFICIENT, NOT_VERIFIABLE, PASS)
 
 
 def _toml(path: Path) -> Dict[str, Any]:
@@ -187,14 +199,13 @@ def _artifact_problems(artifact: Dict[str, Any], version: Optional[str]) -> List
     return problems
 
 
-def _wheel_outcome(ctx: Context, platforms: Tuple[str, ...], unavailable: str) -> Outcome:
-    problem, artifacts = _load_wheels(ctx)
-    if problem:
-        return problem
-    version = project_version(ctx)
+def _audited(
+    artifacts: List[Dict[str, Any]], platforms: Tuple[str, ...], version: Optional[str]
+) -> Tuple[List[str], List[str], Dict[str, str]]:
+    """(problems, absent platforms, {platform: "file (twine+tag+...)"}) of the wheels evidence."""
     problems: List[str] = []
-    present: List[str] = []
     absent: List[str] = []
+    present: Dict[str, str] = {}
     for platform_name in platforms:
         chosen = [a for a in artifacts if a.get("platform") == platform_name]
         if not chosen:
@@ -203,29 +214,86 @@ def _wheel_outcome(ctx: Context, platforms: Tuple[str, ...], unavailable: str) -
         for artifact in chosen:
             problems += _artifact_problems(artifact, version)
             checks = "+".join(WHEEL_CHECKS.get(platform_name, ()))
-            present.append(f"{artifact.get('file')} ({checks})")
+            present[platform_name] = f"{artifact.get('file')} ({checks})"
+    return problems, absent, present
+
+
+def wheels_linux(ctx: Context) -> Outcome:
+    problem, artifacts = _load_wheels(ctx)
+    if problem:
+        return problem
+    problems, absent, present = _audited(artifacts, ("sdist", LINUX_X86_64), project_version(ctx))
     if problems:
         return Outcome(FAIL, "; ".join(problems))
     if absent:
         return Outcome(
-            NOT_VERIFIABLE if unavailable else FAIL,
-            f"no {', '.join(absent)} artifact in {ctx.show(ctx.evidence.wheels)}"
-            + (f": {unavailable}" if unavailable else ": run nox -s release-check"),
+            FAIL,
+            f"no {', '.join(absent)} artifact in {ctx.show(ctx.evidence.wheels)}: "
+            "run nox -s release-check",
         )
-    return Outcome(PASS, "built and audited: " + ", ".join(present))
+    return Outcome(PASS, "built and audited: " + ", ".join(present.values()))
 
 
-def wheels_linux(ctx: Context) -> Outcome:
-    return _wheel_outcome(ctx, ("sdist", LINUX_X86_64), "")
+def _cells_of(
+    ctx: Context, platform_name: str, records: List[checks_matrix.Record], no_cells: str
+) -> Tuple[str, str]:
+    """(verdict, words) for the matrix cells of one release platform."""
+    system, arch = PLATFORM_CELLS[platform_name]
+    cells = [r for r in records if r.system == system and r.arch == arch]
+    failed = [r for r in cells if r.required and r.verdict in ("fail", "error")]
+    passed = [r for r in cells if r.verdict == "pass"]
+    if failed:
+        return FAIL, f"cells failed: {checks_matrix._listing(failed)}"
+    if passed:
+        return PASS, f"{len(passed)} cells passed"
+    if cells:
+        return INSUFFICIENT, f"{len(cells)} cells, none passed"
+    if system != ctx.host_system:
+        # Never "passed": these cells run on GitHub's macOS runners (matrix.yml) or nowhere.
+        return NOT_VERIFIABLE, (
+            f"cells not runnable on this host ({ctx.host_system}; GitHub's macOS runners run "
+            "them, .github/workflows/matrix.yml)"
+        )
+    return INSUFFICIENT, f"cells not run here yet ({no_cells})"
 
 
-def wheels_other(ctx: Context) -> Outcome:
-    return _wheel_outcome(
-        ctx,
-        OTHER_PLATFORMS,
-        "built by .github/workflows/release.yml on GitHub's runners (a macOS universal2 "
-        "wheel needs Apple's SDK, which this Linux host does not have)",
+def wheels_platforms(ctx: Context) -> Outcome:
+    """Every release platform: its wheel built and audited, and where its cells stand.
+
+    A wheel that failed a check, or is absent, fails the item. Then per platform the matrix
+    evidence: passing cells pass; none on a platform this host could run (Linux aarch64 under
+    emulation, not done yet) is insufficient; none on macOS from a Linux host is "not
+    runnable on this host", never passed. The item is the worst of the four.
+    """
+    problem, artifacts = _load_wheels(ctx)
+    if problem:
+        return problem
+    platforms = tuple(PLATFORM_CELLS)
+    problems, absent, present = _audited(artifacts, platforms, project_version(ctx))
+    if problems:
+        return Outcome(FAIL, "; ".join(problems))
+    if absent:
+        return Outcome(
+            FAIL,
+            f"no {', '.join(absent)} wheel in {ctx.show(ctx.evidence.wheels)}: "
+            "run nox -s release-check",
+        )
+    matrix_problem, records = checks_matrix.load_records(ctx)
+    no_cells = (
+        matrix_problem.evidence
+        if matrix_problem
+        else f"no such cell in {', '.join(ctx.show(p) for p in ctx.evidence.matrix_reports)}"
     )
+    verdicts = []
+    parts = []
+    for platform_name in platforms:
+        verdict, cells = _cells_of(ctx, platform_name, records, no_cells)
+        verdicts.append(verdict)
+        parts.append(
+            f"{platform_name}: wheel built and audited here, {present[platform_name]}; {cells}"
+        )
+    worst = min(verdicts, key=_SEVERITY.index)
+    return Outcome(worst, " | ".join(parts))
 
 
 def code_review(ctx: Context) -> Outcome:

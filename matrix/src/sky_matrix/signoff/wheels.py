@@ -1,50 +1,65 @@
 """Build and audit the distributions; write release-report/wheels.json for the sign-off.
 
-`python -m sky_matrix.signoff.wheels [--build] [--dist dist] [--out FILE] [DIR ...]`
+`python -m sky_matrix.signoff.wheels [--build] [--platform P] [--dist dist] [--out FILE] [DIR ...]`
 
-- `--build` makes the sdist (`maturin sdist`) and the manylinux2014 abi3 wheels
-  for x86_64 and aarch64 (`maturin build --release --zig --compatibility
-  manylinux2014 --target ...`, as the container wheel is made) into `--dist`.
-- Every `*.whl` and `*.tar.gz` in `--dist` and the extra DIRs (e.g. wheels
-  downloaded from the release workflow) is checked: `twine check --strict`
-  for all; `auditwheel show` (the symbols need no newer glibc than the wheel's
-  manylinux tag promises) for Linux wheels; `abi3audit --strict` (no symbol
-  outside the stable ABI) for every wheel.
+- `--build` makes the five release artifacts into `--dist` with maturin and zig: the sdist
+  (`maturin sdist`), the manylinux2014 abi3 wheels for x86_64 and aarch64 (`maturin build
+  --release --zig --compatibility manylinux2014 --target ...`, as the container wheel is made)
+  and the macOS abi3 wheels for arm64 and x86_64 (`--zig --target aarch64-apple-darwin` /
+  `x86_64-apple-darwin`: zig links against its own libSystem stubs, no Apple SDK needed).
+  `--platform` (repeatable) builds and expects a subset.
+- Every `*.whl` and `*.tar.gz` in `--dist` and the extra DIRs (e.g. wheels downloaded from the
+  release workflow) is checked: `twine check --strict` for all; for every wheel its tags
+  (`binaries.check_tags`) and `abi3audit --strict` (no symbol outside the stable ABI); for
+  Linux wheels the ELF machine (`binaries.check_elf`) and `auditwheel show` (the symbols need
+  no newer glibc than the tag promises); for macOS wheels the Mach-O facts
+  (`binaries.check_macho`: architecture, minos = the tag's version, /usr/lib/libSystem.B.dylib
+  the only dylib, Python symbols by dynamic lookup).
+- A wheel is only built and audited here: whether its cells can run on this host is written
+  beside it (`runnable_here`); macOS cells run on GitHub's macOS runners (matrix.yml).
 
-Exit status 0 when every artifact passed its checks, 1 otherwise.
+Exit status 0 when every expected artifact is there and passed its checks, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Deque, Dict, List, Optional, Sequence
 
 from sky_matrix.build.manylinux_wheel import parse_auditwheel_show, wheel_glibc, wheel_tags
+from sky_matrix.signoff import binaries
 
 _OUTPUT_LIMIT = 4000
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _LINUX_TAG = re.compile(r"^(?:manylinux|musllinux)(?:_\d+_\d+|1|2010|2014)?_(.+)$")
+_MACOS_TAG = re.compile(r"^macosx_\d+_\d+_(.+)$")
 
 
 def classify(name: str) -> str:
-    """`sdist`, `linux-x86_64`, `linux-aarch64`, `macos-universal2`, ... from a file name."""
+    """`sdist`, `linux-x86_64`, `linux-aarch64`, `macos-arm64`, `pure`, ... from a file name."""
     if name.endswith(".tar.gz"):
         return "sdist"
     platforms = wheel_tags(name)[2]
+    if platforms == ["any"]:
+        return "pure"  # the pure-Python wheel (py3-none-any), when there is one
     for tag in platforms:
         linux = _LINUX_TAG.match(tag)
         if linux:
             return f"linux-{linux.group(1)}"
-        if tag.startswith("macosx_"):
-            return f"macos-{tag.rsplit('_', 1)[-1]}"
+        macos = _MACOS_TAG.match(tag)
+        if macos:
+            return f"macos-{macos.group(1)}"
     return f"other-{platforms[0]}"
 
 
@@ -96,7 +111,10 @@ def check_twine(path: Path) -> Dict[str, Any]:
 
 
 def check_abi3audit(path: Path) -> Dict[str, Any]:
-    return _run([*_tool("abi3audit"), "--strict", "--summary", str(path)])
+    result = _run([*_tool("abi3audit"), "--strict", "--summary", str(path)])
+    # "[19:35:40] 💁 name.whl: 1 extensions scanned; ..." without the clock and the emoji
+    result["summary"] = re.sub(r"^\[[\d:]+\]\s*\S+\s+", "", result["summary"])
+    return result
 
 
 def check_auditwheel(path: Path) -> Dict[str, Any]:
@@ -122,10 +140,33 @@ def check_auditwheel(path: Path) -> Dict[str, Any]:
     return result
 
 
+def runnable_here(
+    platform_name: str, machine: Optional[str] = None, system: Optional[str] = None
+) -> str:
+    """Whether this host can run the cells of an artifact: "yes", or why not."""
+    target = binaries.BY_NAME.get(platform_name)
+    if target is None:
+        return "yes" if platform_name in ("sdist", "pure") else f"unknown platform {platform_name}"
+    machine = (machine or platform.machine()).lower()
+    system = system or platform.system()
+    if target.is_macos:
+        return "yes" if system == "Darwin" else f"not runnable on this host ({system} {machine})"
+    if system == "Linux" and machine in target.runnable_here:
+        return "yes"
+    return f"not run here yet (this host is {system} {machine}; emulation is another step)"
+
+
 def audit(path: Path) -> Dict[str, Any]:
     platform_name = classify(path.name)
+    target = binaries.BY_NAME.get(platform_name)
     checks: Dict[str, Any] = {"twine": check_twine(path)}
     if platform_name != "sdist":
+        if target is not None:
+            checks["tag"] = binaries.check_tags(path.name, target)
+        if target is not None and platform_name.startswith("linux-"):
+            checks["elf"] = binaries.check_elf(path, target)
+        if target is not None and target.is_macos:
+            checks["macho"] = binaries.check_macho(path, target)
         checks["abi3audit"] = check_abi3audit(path)
     if platform_name.startswith("linux-"):
         checks["auditwheel"] = check_auditwheel(path)
@@ -136,44 +177,102 @@ def audit(path: Path) -> Dict[str, Any]:
         "platform": platform_name,
         "version": version_of(path.name),
         "size": path.stat().st_size,
+        "runnable_here": runnable_here(platform_name),
         "checks": checks,
     }
 
 
-LINUX_TARGETS = ("x86_64", "aarch64")
+def _stream(command: Sequence[str], cwd: Path, env: Dict[str, str]) -> Dict[str, Any]:
+    """Run a build with its output shown as it comes; (ok, seconds, the last lines)."""
+    started = time.monotonic()
+    tail: Deque[str] = collections.deque(maxlen=25)
+    try:
+        process = subprocess.Popen(
+            list(command),
+            cwd=str(cwd),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+    except OSError as exc:
+        return {"ok": False, "seconds": 0.0, "output": str(exc)}
+    assert process.stdout is not None
+    for line in process.stdout:
+        sys.stdout.write(line)
+        tail.append(_ANSI.sub("", line.rstrip()))
+    returncode = process.wait()
+    seconds = round(time.monotonic() - started, 1)
+    result: Dict[str, Any] = {"ok": returncode == 0, "returncode": returncode, "seconds": seconds}
+    if returncode != 0:
+        result["output"] = "\n".join(tail)
+    if any("xcrun" in line and "MacOSX.sdk" in line for line in tail):
+        result["note"] = "no Apple SDK here: linked against zig's libSystem stubs"
+    return result
 
 
-def build(project_root: Path, dist: Path, arches: Sequence[str]) -> List[str]:
-    """The sdist and a manylinux2014 wheel per architecture; returns what could not be built.
+def build(project_root: Path, dist: Path, platforms: Sequence[str]) -> List[Dict[str, Any]]:
+    """The sdist and a wheel per release platform, each timed; returns one record per build.
 
-    zig links against glibc 2.17 stubs for any target, so aarch64 cross-builds here once
-    rustup has its standard library; a failure is reported, and the other artifacts are
-    still audited.
+    zig links against glibc 2.17 stubs for any Linux target and carries libSystem stubs for
+    macOS, so every wheel cross-builds here once rustup has the target's standard library. A
+    failed build is recorded with its last lines, and the other artifacts are still audited.
     """
     dist.mkdir(parents=True, exist_ok=True)
     maturin = _tool("maturin")
     # maturin finds zig through `python -m ziglang` on PATH: this environment's python first.
     bin_dir = str(Path(sys.executable).parent)
     env = dict(os.environ, PATH=os.pathsep.join([bin_dir, os.environ.get("PATH", "")]))
-    subprocess.run(
-        [*maturin, "sdist", "--out", str(dist)], cwd=str(project_root), env=env, check=True
-    )
-    failed: List[str] = []
-    for arch in arches:
-        target = f"{arch}-unknown-linux-gnu"
+    records = [
+        {"platform": "sdist", **_stream([*maturin, "sdist", "--out", str(dist)], project_root, env)}
+    ]
+    for name in platforms:
+        target = binaries.BY_NAME[name]
         if shutil.which("rustup"):
-            subprocess.run(["rustup", "target", "add", target], env=env, check=False)
-        done = subprocess.run(
-            [
-                *maturin, "build", "--release", "--zig", "--compatibility", "manylinux2014",
-                "--target", target, "--out", str(dist),
-            ],
-            cwd=str(project_root),
-            env=env,
-            check=False,
-        )  # fmt: skip
-        if done.returncode != 0:
-            failed.append(arch)
+            subprocess.run(
+                ["rustup", "target", "add", target.rust_target], env=env, check=False,
+                stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+        command = [
+            *maturin, "build", "--release", "--zig", *target.maturin_args,
+            "--target", target.rust_target, "--out", str(dist),
+        ]  # fmt: skip
+        print(f"sky-rs-wheels: {name}: {' '.join(command[len(maturin) :])}", flush=True)
+        done = _stream(command, project_root, dict(env, **dict(target.env)))
+        records.append({"platform": name, "target": target.rust_target, **dict(target.env), **done})
+    return records
+
+
+def _expected(platforms: Sequence[str]) -> List[str]:
+    return ["sdist", *platforms]
+
+
+def _print_report(report: Dict[str, Any]) -> int:
+    """The terminal view of the report; returns the number of failures."""
+    failed = 0
+    for artifact in report["artifacts"]:
+        facts = [f"{artifact['size'] / 1024:.0f} KiB"]
+        tag = artifact["checks"].get("tag", {})
+        if tag.get("tags"):
+            facts.append(tag["tags"])
+        if artifact.get("runnable_here", "yes") != "yes":
+            facts.append(artifact["runnable_here"])
+        print(f"---- {artifact['platform']}: {artifact['file']} ({', '.join(facts)})")
+        for tool, result in artifact["checks"].items():
+            mark = "ok  " if result["ok"] else "FAIL"
+            failed += not result["ok"]
+            print(f"{mark} {tool:<10} {result['summary']}")
+    for record in report.get("builds", []):
+        mark = "ok  " if record["ok"] else "FAIL"
+        failed += not record["ok"]
+        note = f" ({record['note']})" if record.get("note") else ""
+        print(f"{mark} build      {record['platform']}: {record['seconds']:.0f}s{note}")
+        if not record["ok"]:
+            print("     " + "\n     ".join(record.get("output", "").splitlines()[-8:]))
+    for name in report["missing"]:
+        failed += 1
+        print(f"FAIL missing    no {name} artifact")
     return failed
 
 
@@ -182,29 +281,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("dirs", nargs="*", type=Path, help="more directories of artifacts")
     parser.add_argument("--dist", type=Path, default=Path("dist"))
     parser.add_argument("--out", type=Path, default=Path("release-report/wheels.json"))
-    parser.add_argument(
-        "--build", action="store_true", help="build the sdist and Linux wheels first"
-    )
+    parser.add_argument("--build", action="store_true", help="build the sdist and the wheels first")
     parser.add_argument("--project-root", type=Path, default=Path.cwd())
     parser.add_argument(
-        "--arch",
+        "--platform",
         action="append",
-        choices=LINUX_TARGETS,
-        help="Linux wheels to build (default: all)",
+        choices=list(binaries.BY_NAME),
+        help="wheels to build and expect (default: all of them)",
     )
     args = parser.parse_args(argv)
-    unbuilt: List[str] = []
+    platforms = args.platform or list(binaries.BY_NAME)
+    builds: List[Dict[str, Any]] = []
     if args.build:
         if args.dist.is_dir():
             for old in list(args.dist.glob("*.whl")) + list(args.dist.glob("*.tar.gz")):
                 old.unlink()  # only what this build makes is audited
-        try:
-            unbuilt = build(args.project_root, args.dist, args.arch or LINUX_TARGETS)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            print(f"sky-rs-wheels: the build failed: {exc}", file=sys.stderr)
-            return 1
-        for arch in unbuilt:
-            print(f"sky-rs-wheels: the linux {arch} wheel did not build", file=sys.stderr)
+        builds = build(args.project_root, args.dist, platforms)
     files: List[Path] = []
     for directory in [args.dist, *args.dirs]:
         if directory.is_dir():
@@ -212,21 +304,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not files:
         print(f"sky-rs-wheels: no *.whl or *.tar.gz in {args.dist}: pass --build", file=sys.stderr)
         return 1
-    artifacts = [audit(path) for path in files]
+    order = {name: index for index, name in enumerate(binaries.RELEASE_ARTIFACTS)}
+    artifacts = sorted(
+        (audit(path) for path in files), key=lambda a: (order.get(a["platform"], 99), a["file"])
+    )
+    present = {a["platform"] for a in artifacts}
     report = {
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "host": {"system": platform.system(), "machine": platform.machine()},
+        "expected": _expected(platforms),
+        "missing": [name for name in _expected(platforms) if name not in present],
+        "builds": builds,
         "artifacts": artifacts,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    failed = 0
-    for artifact in artifacts:
-        for tool, result in artifact["checks"].items():
-            mark = "ok  " if result["ok"] else "FAIL"
-            failed += not result["ok"]
-            print(f"{mark} {tool:<10} {artifact['file']}: {result['summary']}")
-    print(f"wrote {args.out}")
-    return 1 if failed or (args.build and unbuilt) else 0
+    failed = _print_report(report)
+    print(f"wrote {args.out}: {len(artifacts)} artifacts, {failed} problem(s)")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
