@@ -17,6 +17,7 @@ import pytest
 from matrix_helpers import project_root
 
 from sky_matrix.build import host_wheel
+from sky_matrix.core.functions import SKY_RS_FUNCTIONS
 from sky_matrix.core.model import Interpreter
 from sky_matrix.leaks import canary_wheel, expectations, proof
 from sky_matrix.leaks.__main__ import select_interpreters
@@ -41,7 +42,7 @@ def _all_keys() -> List[str]:
     keys = [
         f"{test}[{function}-{backend}]"
         for test in expectations.DETECTOR_TESTS
-        for function in expectations.FUNCTIONS
+        for function in SKY_RS_FUNCTIONS
         for backend in expectations.BACKENDS
     ]
     return [*keys, expectations.BUILD_TEST]

@@ -209,29 +209,6 @@ def test_sigterm_ends_the_segment_cleanly_and_resumably(tmp_path: Path) -> None:
     assert any(f.startswith("incomplete") for f in verdict["failures"])
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("90", 90.0),
-        ("90s", 90.0),
-        ("2m", 120.0),
-        ("1.5h", 5400.0),
-        ("1h30m", 5400.0),
-        ("24h", 86400.0),
-        ("1d", 86400.0),
-        ("0.5s", 0.5),
-    ],
-)
-def test_parse_duration(text: str, seconds: float) -> None:
-    assert cli.parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "h", "2x", "-5s", "0", "1h-3m", "m5"])
-def test_parse_duration_rejects(text: str) -> None:
-    with pytest.raises(Exception, match="duration"):
-        cli.parse_duration(text)
-
-
 def test_resume_of_a_run_killed_after_its_last_sample_just_completes(tmp_path: Path) -> None:
     out = tmp_path / "soak"
     samples = out / "samples.jsonl"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from sky_matrix.build import host_wheel
+from sky_matrix.core.text import telling_line
 
 # The oldest glibc any image of the matrix has (manylinux2014).
 REQUIRED_GLIBC: Tuple[int, int] = (2, 17)
@@ -36,6 +37,7 @@ Log = Callable[[str], None]
 
 # Legacy manylinux names and the glibc they stand for (PEP 600).
 _LEGACY_TAGS = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+_ERROR = re.compile("error", re.IGNORECASE)
 _TAG = re.compile(r"^(manylinux1|manylinux2010|manylinux2014|manylinux_(\d+)_(\d+))_\w+$")
 
 
@@ -207,13 +209,13 @@ def build_manylinux_wheel(project_root: Path, out_dir: Path, log: Log) -> Path:
         if code != 0 or not wheels:
             shutil.rmtree(scratch, ignore_errors=True)
             raise ContainerWheelError(
-                f"maturin --zig failed (exit {code}): {_last_error(output)} -- log: {build_log}"
+                f"maturin --zig failed (exit {code}): {_why(output)} -- log: {build_log}"
             )
         wheel = wheels[-1]
         check_wheel_name(wheel.name)
         code, shown = _run([str(bin_dir / "auditwheel"), "show", str(wheel)], log_path=build_log)
         if code != 0:
-            raise ContainerWheelError(f"auditwheel show failed: {_last_error(shown)}")
+            raise ContainerWheelError(f"auditwheel show failed: {_why(shown)}")
         check_auditwheel(shown)
         for old in out_dir.glob(f"{host_wheel.WHEEL_DIST}-*.whl"):
             old.unlink()
@@ -239,9 +241,6 @@ def _verified_wheel(out_dir: Path, key: str) -> Optional[Path]:
     return None
 
 
-def _last_error(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if "error" in line.lower():
-            return line[:300]
-    return (lines[-1] if lines else "no output")[:300]
+def _why(output: str) -> str:
+    """The line of a tool's output that says why it failed: its last error, else its last."""
+    return telling_line(output.splitlines(), _ERROR)

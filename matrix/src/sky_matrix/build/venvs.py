@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, List
 
 from sky_matrix.core.model import Interpreter
+from sky_matrix.core.text import last_lines
 
 ENV_FORMAT = 1  # bump when the layout of a base environment changes
 BASE_MARKER = ".sky-matrix-complete"
@@ -60,10 +61,6 @@ def venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def _tail(text: str, lines: int = 5) -> str:
-    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
-
-
 def _site_dirs(python: Path) -> List[str]:
     proc = subprocess.run(
         [str(python), "-c", "import json, site; print(json.dumps(site.getsitepackages()))"],
@@ -73,7 +70,7 @@ def _site_dirs(python: Path) -> List[str]:
         stdin=subprocess.DEVNULL,
     )
     if proc.returncode != 0:
-        raise EnvError(f"cannot ask {python} for its site-packages: {_tail(proc.stderr)}")
+        raise EnvError(f"cannot ask {python} for its site-packages: {last_lines(proc.stderr, 5)}")
     return [d for d in json.loads(proc.stdout) if os.path.isdir(d)]
 
 
@@ -130,7 +127,7 @@ def _run_step(argv: List[str], what: str, timeout: float) -> None:
         raise EnvError(f"{what}: cannot run {argv[0]}: {exc.strerror or exc}") from None
     if proc.returncode != 0:
         raise EnvError(
-            f"{what} failed (status {proc.returncode}): {_tail(proc.stderr or proc.stdout)}"
+            f"{what} failed (status {proc.returncode}): {last_lines(proc.stderr or proc.stdout, 5)}"
         )
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from sky_matrix.core.model import Interpreter
+from sky_matrix.core.text import last_lines
 
 CACHE_ENV = "SKY_RS_MATRIX_CACHE"
 REQUIREMENTS_FILE = "requirements.txt"  # in a wheelhouse: what applies to its target
@@ -223,7 +224,7 @@ def ensure_wheelhouse(
         if code != 0:
             raise WheelhouseError(
                 f"evaluating the requirements' markers with {interp.path} failed (exit {code}): "
-                + _tail(output)
+                + last_lines(output, 3)
             )
         applicable = [
             line[len(APPLIES) :].strip() for line in output.splitlines() if line.startswith(APPLIES)
@@ -235,10 +236,10 @@ def ensure_wheelhouse(
             if ok:
                 kept.append(requirement)
             elif no_wheel_for_target(out):
-                left_out.append(f"{requirement}\tno wheel for {interp.abi}: {_tail(out, 1)}")
+                left_out.append(f"{requirement}\tno wheel for {interp.abi}: {last_lines(out)}")
                 log(f"wheelhouse {dest.name}: left out {requirement}: no wheel for {interp.abi}")
             else:
-                raise WheelhouseError(f"pip download {requirement} failed: {_tail(out)}")
+                raise WheelhouseError(f"pip download {requirement} failed: {last_lines(out, 3)}")
         (dest / REQUIREMENTS_FILE).write_text("".join(r + "\n" for r in kept), encoding="utf-8")
         (dest / LEFT_OUT_FILE).write_text("".join(r + "\n" for r in left_out), encoding="utf-8")
 
@@ -250,7 +251,8 @@ def ensure_wheelhouse(
             missing = missing_requirements(output)
             if not missing:
                 raise WheelhouseError(
-                    f"dry-run install for {interp.path} failed (exit {code}): " + _tail(output)
+                    f"dry-run install for {interp.path} failed (exit {code}): "
+                    + last_lines(output, 3)
                 )
             log(f"wheelhouse {dest.name}: completing with {', '.join(missing)}")
             _download(download_command(pip, interp, dest, missing))
@@ -270,12 +272,7 @@ def _try_download(cmd: Sequence[str]) -> Tuple[bool, str]:
 def _download(cmd: Sequence[str]) -> None:
     ok, out = _try_download(cmd)
     if not ok:
-        raise WheelhouseError(f"pip download failed: {_tail(out)}")
-
-
-def _tail(text: str, lines: int = 3) -> str:
-    kept = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return " | ".join(kept[-lines:]) if kept else "(no output)"
+        raise WheelhouseError(f"pip download failed: {last_lines(out, 3)}")
 
 
 @contextlib.contextmanager

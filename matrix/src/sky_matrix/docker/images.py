@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from sky_matrix.core.model import Interpreter
+from sky_matrix.core.text import last_lines, telling_line
 
 HASH_LABEL = "org.skypilot-rust.matrix.content-hash"
 IMAGE_REPOSITORY = "sky-rs-matrix"
@@ -44,6 +45,8 @@ SOURCES = ("debian", "manylinux")
 _STATUS_TIMEOUT = 30.0
 _PROBE_TIMEOUT = 120.0
 _BUILD_TIMEOUT = 3600.0
+# The most telling line of a failed build's output: its last error.
+_BUILD_FAILURE = re.compile(r"(^E: |error|failed|denied|not found)", re.IGNORECASE)
 
 Log = Callable[[str], None]
 
@@ -158,13 +161,8 @@ def docker_status(timeout: float = _STATUS_TIMEOUT) -> Tuple[bool, str]:
     except OSError as exc:
         return False, f"docker CLI could not run: {exc}"
     if proc.returncode != 0 or not proc.stdout.strip():
-        return False, "docker daemon not reachable: " + _last_line(proc.stderr or proc.stdout)
+        return False, "docker daemon not reachable: " + last_lines(proc.stderr or proc.stdout)
     return True, ""
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "(no output)"
 
 
 # --------------------------------------------------------------------------- the apt mirror
@@ -521,7 +519,7 @@ def probe_image(
         capture_output=True, text=True, timeout=_PROBE_TIMEOUT,
     )  # fmt: skip
     if proc.returncode != 0:
-        raise RuntimeError(f"probe of {tag} failed: {_last_line(proc.stderr or proc.stdout)}")
+        raise RuntimeError(f"probe of {tag} failed: {last_lines(proc.stderr or proc.stdout)}")
     return parse_probe_output(spec.name, spec, proc.stdout)
 
 
@@ -584,7 +582,7 @@ def ensure_image(
                 code, tail = _run_logged(cmd, log, build_log, _BUILD_TIMEOUT)
                 if code != 0:
                     return finish(
-                        f"build failed (exit {code}): {_build_failure_line(tail)}"
+                        f"build failed (exit {code}): {telling_line(tail, _BUILD_FAILURE)}"
                         f" -- log: {build_log}"
                     )
                 _remove_outdated(spec, tag, log)
@@ -631,14 +629,6 @@ def _build_lock(tag: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _build_failure_line(tail: Sequence[str]) -> str:
-    """The most telling line of a failed build's output: the last error, else the last line."""
-    for line in reversed(tail):
-        if re.search(r"(^E: |error|failed|denied|not found)", line, re.IGNORECASE):
-            return line.strip()
-    return _last_line("\n".join(tail))
 
 
 def format_builds(builds: Sequence[ImageBuild]) -> str:

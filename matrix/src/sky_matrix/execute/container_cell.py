@@ -26,6 +26,7 @@ from sky_matrix.build import wheelhouses
 from sky_matrix.build.manylinux_wheel import wheel_glibc
 from sky_matrix.config.profiles import PROFILES, Profile
 from sky_matrix.core.model import Cell, CellResult, Interpreter
+from sky_matrix.core.text import last_lines
 from sky_matrix.docker import images
 from sky_matrix.execute import outcome
 
@@ -266,14 +267,9 @@ def _read_json(path: Path) -> Optional[Dict[str, Any]]:
     return data if isinstance(data, dict) else None
 
 
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "(no output)"
-
-
 def _refused_reason(image_tag: str, profile: Profile, docker_dir: Path, log_text: str) -> str:
     """After `docker run` exit 125: is it the profile's flags (skip) or docker itself (error)?"""
-    message = _last_line(log_text)
+    message = last_lines(log_text)
     if not profile.docker_args:
         return f"error: docker run failed: {message}"
     code, _out = _docker(

@@ -20,24 +20,13 @@ from typing import Any, Dict, List, Optional, Sequence
 from rich.console import Console
 from rich.markup import escape
 
+from sky_matrix.core.text import parse_duration
 from sky_matrix.signoff import checklist, render
 from sky_matrix.signoff.checks_release import project_version
 from sky_matrix.signoff.context import SOAK_REQUIRED_S, Context, EvidencePaths
 from sky_matrix.signoff.verdict import FAIL, ItemResult, Outcome
 
 _COLOURS = {"pass": "green", "fail": "red", "insufficient": "yellow", "not verifiable here": "cyan"}
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(text: str) -> float:
-    """`24h`, `90m`, `3600` (seconds) -> seconds."""
-    text = text.strip().lower()
-    try:
-        if text and text[-1] in _UNITS:
-            return float(text[:-1]) * _UNITS[text[-1]]
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 24h, 90m)") from None
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
