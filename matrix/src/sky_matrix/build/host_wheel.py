@@ -4,15 +4,14 @@ The cache key is a hash of every file under rust/ (but target/) and python/,
 plus pyproject.toml, Cargo.lock and README.md. Wheels live in
 `.build-cache/wheels/<key>/`.
 
-This module is stdlib-only and runs on Python 3.8 as a plain script, because
-tox environments (which may be 3.8) install the cached wheel with it:
+This module (and `build/cache.py`, its lock) is stdlib-only and runs on Python 3.8 as a
+plain script, because tox environments (which may be 3.8) install the cached wheel with it:
 `python matrix/src/sky_matrix/build/host_wheel.py install --project-root .`
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import os
 import shutil
@@ -21,6 +20,12 @@ import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Tuple
+
+try:
+    from sky_matrix.build import cache
+except ImportError:  # run as a plain script (`python -I .../host_wheel.py`)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from sky_matrix.build import cache
 
 SOURCE_DIRS = ("rust", "python")
 SOURCE_FILES = ("pyproject.toml", "Cargo.lock", "rust/Cargo.lock", "README.md")
@@ -99,9 +104,7 @@ def build_wheel(
         raise BuildError(f"no pyproject.toml in {project_root}: pass the project root")
     key = source_key(project_root)
     target = wheel_dir(project_root, key)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with cache.locked(target.parent / ".lock"):
         found = None if force else cached_wheel(project_root, key)
         if found is not None:
             log(f"wheel: reusing {found} (sources unchanged, key {key})")

@@ -12,7 +12,6 @@ auditwheel) live in a venv of their own (see `tools_cache`).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
-from sky_matrix.build import host_wheel
+from sky_matrix.build import cache as build_cache, host_wheel
 from sky_matrix.core.text import telling_line
 
 # The oldest glibc any image of the matrix has (manylinux2014).
@@ -184,15 +183,13 @@ def build_manylinux_wheel(project_root: Path, out_dir: Path, log: Log) -> Path:
     started = time.monotonic()
     key = host_wheel.source_key(project_root)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = tools_cache(project_root)
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / ".manylinux.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    tools = tools_cache(project_root)
+    with build_cache.locked(tools / ".manylinux.lock"):
         cached = _verified_wheel(out_dir, key)
         if cached is not None:
             log(f"container wheel: reusing {cached}")
             return cached
-        bin_dir = ensure_tools(cache / "manylinux-tools", log)
+        bin_dir = ensure_tools(tools / "manylinux-tools", log)
         scratch = out_dir / f".building-{os.getpid()}"
         shutil.rmtree(scratch, ignore_errors=True)
         build_log = out_dir / "build.log"
@@ -201,7 +198,7 @@ def build_manylinux_wheel(project_root: Path, out_dir: Path, log: Log) -> Path:
         # maturin finds zig through `python -m ziglang` of the tools venv; a target directory
         # of its own keeps zig-linked objects apart from the host build's.
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-        env["CARGO_TARGET_DIR"] = str(cache / "target-manylinux")
+        env["CARGO_TARGET_DIR"] = str(tools / "target-manylinux")
         argv = maturin_build_command([str(bin_dir / "maturin")], scratch, sys.executable)
         log(f"container wheel: {' '.join(argv)} (log: {build_log})")
         code, output = _run(argv, cwd=project_root, env=env, log_path=build_log)

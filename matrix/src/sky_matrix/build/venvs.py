@@ -11,7 +11,6 @@ second run needs no network and starts its first test within seconds.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Callable, List
 
+from sky_matrix.build import cache
 from sky_matrix.core.model import Interpreter
 from sky_matrix.core.text import last_lines
 
@@ -74,10 +74,6 @@ def _site_dirs(python: Path) -> List[str]:
     return [d for d in json.loads(proc.stdout) if os.path.isdir(d)]
 
 
-def write_base_marker(path: Path, site_dirs: List[str]) -> None:
-    (path / BASE_MARKER).write_text(json.dumps({"site_dirs": site_dirs}), encoding="utf-8")
-
-
 def ensure_base_env(
     interp: Interpreter,
     requirements: Path,
@@ -93,14 +89,10 @@ def ensure_base_env(
     except OSError as exc:
         raise EnvError(f"cannot read {requirements}: {exc.strerror}") from None
     path = base_env_dir(cache_dir, interp, text)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with open(cache_dir / f"{path.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder per key, across runs too
-        marker = path / BASE_MARKER
-        if marker.is_file():
-            site_dirs = json.loads(marker.read_text(encoding="utf-8"))["site_dirs"]
-            if all(os.path.isdir(d) for d in site_dirs):
-                return BaseEnv(path, site_dirs, True, time.monotonic() - started)
+    with cache.entry(path, marker=BASE_MARKER) as entry:
+        site_dirs = (entry.record() or {}).get("site_dirs")
+        if site_dirs and all(os.path.isdir(d) for d in site_dirs):
+            return BaseEnv(path, site_dirs, True, time.monotonic() - started)
         shutil.rmtree(path, ignore_errors=True)
         log(f"env: creating the test environment for {interp.short} ({path.name})")
         _run_step([interp.path, "-m", "venv", str(path)], f"python {interp.short} -m venv", 300)
@@ -111,7 +103,7 @@ def ensure_base_env(
             pip_timeout,
         )
         site_dirs = _site_dirs(python)
-        write_base_marker(path, site_dirs)
+        entry.complete({"site_dirs": site_dirs})
         log(f"env: {interp.short} ready in {time.monotonic() - started:.0f} s")
         return BaseEnv(path, site_dirs, False, time.monotonic() - started)
 

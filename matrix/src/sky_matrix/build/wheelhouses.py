@@ -16,18 +16,16 @@ reports; the suite that needs it decides what that means.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
+from sky_matrix.build import cache
 from sky_matrix.core.model import Interpreter
 from sky_matrix.core.text import last_lines
 
@@ -205,13 +203,10 @@ def ensure_wheelhouse(
     """A complete wheelhouse for `interp` (cached), or WheelhouseError."""
     root = root or cache_root()
     dest = wheelhouse_dir(root, interp, requirements)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(dest.with_suffix(".lock")):
-        if (dest / COMPLETE_MARKER).is_file():
+    with cache.entry(dest, marker=COMPLETE_MARKER) as entry:
+        if entry.record() is not None:
             return dest
-        if dest.exists():
-            shutil.rmtree(dest)  # a half-made wheelhouse from an interrupted run
-        dest.mkdir()
+        entry.start()
         (dest / SOURCE_FILE).write_text(requirements, encoding="utf-8")
         pip = list(pip or host_pip())
         log(f"wheelhouse {dest.name}: downloading for Python {interp.version} ({interp.abi})")
@@ -246,7 +241,7 @@ def ensure_wheelhouse(
         for _ in range(MAX_COMPLETION_ROUNDS):
             code, output = run_in_image(dest, dry_run_command(interp, pip_wheel.name))
             if code == 0:
-                (dest / COMPLETE_MARKER).write_text("", encoding="utf-8")
+                entry.complete()
                 return dest
             missing = missing_requirements(output)
             if not missing:
@@ -273,13 +268,3 @@ def _download(cmd: Sequence[str]) -> None:
     ok, out = _try_download(cmd)
     if not ok:
         raise WheelhouseError(f"pip download failed: {last_lines(out, 3)}")
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

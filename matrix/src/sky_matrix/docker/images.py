@@ -15,9 +15,7 @@ probed by running them inside it, never taken from the tables here.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -28,8 +26,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from sky_matrix.build import cache
 from sky_matrix.core.model import Interpreter
 from sky_matrix.core.text import last_lines, telling_line
 
@@ -569,7 +568,7 @@ def ensure_image(
         tag = image_tag(spec, digest)
         result.content_hash, result.tag = digest, tag
         # Two runners asking for the same image at once build it once.
-        with _build_lock(tag):
+        with cache.locked(_build_lock_path(tag)):
             if image_is_current(_inspect_image(tag), digest):
                 result.cached = True
                 log(f"image {name}: reusing {tag}")
@@ -620,15 +619,8 @@ def _remove_outdated(spec: ImageSpec, current: str, log: Log) -> None:
                 log(f"image {spec.name}: removed outdated {tag}")
 
 
-@contextlib.contextmanager
-def _build_lock(tag: str) -> Iterator[None]:
-    path = Path(tempfile.gettempdir()) / ("sky-rs-image-" + re.sub(r"[^\w.-]", "_", tag) + ".lock")
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _build_lock_path(tag: str) -> Path:
+    return Path(tempfile.gettempdir()) / ("sky-rs-image-" + re.sub(r"[^\w.-]", "_", tag) + ".lock")
 
 
 def format_builds(builds: Sequence[ImageBuild]) -> str:
