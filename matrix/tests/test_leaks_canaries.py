@@ -276,9 +276,14 @@ def test_canaries_are_caught_and_the_release_build_is_clean(tmp_path: Path) -> N
     canary = canary_wheel.build_canary_wheel(PROJECT_ROOT, log=print)  # cached by source key
     release, _cached, _seconds = host_wheel.build_wheel(PROJECT_ROOT, log=print)
     verdicts = proof.prove(
-        PROJECT_ROOT, [interp], canary_wheel=canary, release_wheel=release,
-        env_cache=PROJECT_ROOT / ".build-cache" / "envs", work_dir=tmp_path / "runs", log=print,
-    )  # fmt: skip
+        PROJECT_ROOT,
+        [interp],
+        canary_wheel=canary,
+        release_wheel=release,
+        env_cache=PROJECT_ROOT / ".build-cache" / "envs",
+        work_dir=tmp_path / "runs",
+        log=print,
+    )
     assert [v.kind for v in verdicts] == ["canary", "release"]
     problems = [f"{v.kind}: {p}" for v in verdicts for p in v.problems]
     assert not problems, "\n".join(problems)

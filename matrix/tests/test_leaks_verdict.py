@@ -13,9 +13,14 @@ INTERP = expectations.Interpreter("3.13", debug=False, memray_unsupported=None)
 
 def _run(results: dict) -> proof.SuiteRun:
     return proof.SuiteRun(
-        wheel=Path("w.whl"), interpreter=INTERP, results=results, report={},
-        returncode=0, seconds=1.0, log=Path("log"),
-    )  # fmt: skip
+        wheel=Path("w.whl"),
+        interpreter=INTERP,
+        results=results,
+        report={},
+        returncode=0,
+        seconds=1.0,
+        log=Path("log"),
+    )
 
 
 def _outcome(state: str) -> expectations.Outcome:

@@ -164,21 +164,14 @@ def install_cached(project_root: Path) -> Path:
         raise BuildError(
             "no wheel built for the current sources: run `tox -e build` or `nox -s build` first"
         )
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-index",
-            "--force-reinstall",
-            "--no-deps",
-            "--quiet",
-            str(wheel),
-        ],
-        check=True,
-    )
+    subprocess.run(install_command(sys.executable, wheel), check=True)
     return wheel
+
+
+def install_command(python: str, wheel: Path) -> List[str]:
+    """pip-install `wheel` alone, offline, over whatever is there: how every cell gets it."""
+    pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
+    return [*pip, "--no-index", "--force-reinstall", "--no-deps", "--quiet", str(wheel)]
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -131,9 +131,15 @@ def _run(
 ) -> Tuple[int, str]:
     try:
         proc = subprocess.run(
-            list(argv), cwd=str(cwd) if cwd else None, env=env, capture_output=True, text=True,
-            errors="replace", timeout=timeout, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            list(argv),
+            cwd=str(cwd) if cwd else None,
+            env=env,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise ContainerWheelError(f"cannot run {argv[0]}: {exc}") from None
     output = proc.stdout + proc.stderr

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Callable, List
 
-from sky_matrix.build import cache
+from sky_matrix.build import cache, host_wheel
 from sky_matrix.core.model import Interpreter
 from sky_matrix.core.text import last_lines
 
@@ -137,20 +137,5 @@ def make_cell_env(interp: Interpreter, base: BaseEnv, dest: Path, wheel: Path) -
     # addsitedir (not a bare path) so that .pth files inside the base run too.
     lines = "".join(f"import site; site.addsitedir({d!r})\n" for d in base.site_dirs)
     (Path(own_sites[0]) / "_sky_matrix_base.pth").write_text(lines, encoding="utf-8")
-    _run_step(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            *PIP_QUIET,
-            "--no-index",
-            "--force-reinstall",
-            "--no-deps",
-            "--quiet",
-            str(wheel),
-        ],
-        f"installing {wheel.name}",
-        600,
-    )
+    _run_step(host_wheel.install_command(str(python), wheel), f"installing {wheel.name}", 600)
     return python

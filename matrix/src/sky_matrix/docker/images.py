@@ -31,8 +31,9 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 from sky_matrix.build import cache
 from sky_matrix.core.model import Interpreter
 from sky_matrix.core.text import last_lines, telling_line
+from sky_matrix.docker import containers
 
-HASH_LABEL = "org.skypilot-rust.matrix.content-hash"
+HASH_LABEL = f"{containers.LABEL_PREFIX}.content-hash"
 IMAGE_REPOSITORY = "sky-rs-matrix"
 SOURCE_ENV = "SKY_RS_IMAGE_SOURCE"
 REGISTRY_ENV = "SKY_RS_IMAGE_REGISTRY"
@@ -512,14 +513,13 @@ def parse_probe_output(
 def probe_image(
     tag: str, spec: ImageSpec
 ) -> Tuple[Optional[str], Dict[str, Interpreter], List[str]]:
-    proc = subprocess.run(
-        ["docker", "run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", tag,
-         "-c", probe_script(spec.python_globs)],
-        capture_output=True, text=True, timeout=_PROBE_TIMEOUT,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"probe of {tag} failed: {last_lines(proc.stderr or proc.stdout)}")
-    return parse_probe_output(spec.name, spec, proc.stdout)
+    argv = containers.run_argv(
+        tag, ["-c", probe_script(spec.python_globs)], remove=True, entrypoint="/bin/sh"
+    )
+    code, output = containers.run(argv, _PROBE_TIMEOUT)
+    if code != 0:
+        raise RuntimeError(f"probe of {tag} failed: {last_lines(output)}")
+    return parse_probe_output(spec.name, spec, output)
 
 
 # --------------------------------------------------------------------------- the entry point
@@ -610,8 +610,10 @@ def _remove_outdated(spec: ImageSpec, current: str, log: Log) -> None:
     repository = f"{IMAGE_REPOSITORY}/{spec.name}"
     proc = subprocess.run(
         ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     for tag in proc.stdout.split():
         if tag != current and tag.startswith(repository + ":"):
             removed = subprocess.run(["docker", "rmi", tag], capture_output=True, timeout=120)

@@ -62,9 +62,12 @@ def build_canary_wheel(
     with open(build_log, "wb") as out:
         try:
             proc = subprocess.run(
-                argv, cwd=str(project_root), stdout=out, stderr=subprocess.STDOUT,
+                argv,
+                cwd=str(project_root),
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+            )
         except OSError as exc:
             raise CanaryBuildError(f"cannot run {argv[0]}: {exc}") from None
     wheels = sorted(scratch.glob(f"{host_wheel.WHEEL_DIST}-*.whl"))

@@ -165,13 +165,21 @@ def build(project_root: Path, dist: Path, arches: Sequence[str]) -> List[str]:
             subprocess.run(["rustup", "target", "add", target], env=env, check=False)
         done = subprocess.run(
             [
-                *maturin, "build", "--release", "--zig", "--compatibility", "manylinux2014",
-                "--target", target, "--out", str(dist),
+                *maturin,
+                "build",
+                "--release",
+                "--zig",
+                "--compatibility",
+                "manylinux2014",
+                "--target",
+                target,
+                "--out",
+                str(dist),
             ],
             cwd=str(project_root),
             env=env,
             check=False,
-        )  # fmt: skip
+        )
         if done.returncode != 0:
             failed.append(arch)
     return failed
