@@ -115,23 +115,16 @@ def build_wheel(
         build_log = cache_root(project_root) / f"build-{key}.log"
         argv = [*command, "build", "--release", "--out", str(scratch)]
         log(f"wheel: building with `{' '.join(argv)}` (log: {build_log})")
-        with open(build_log, "wb") as out:
-            try:
-                proc = subprocess.run(
-                    argv,
-                    cwd=str(project_root),
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
-            except OSError as exc:
-                raise BuildError(f"cannot run {argv[0]}: {exc}: install maturin") from None
+        try:
+            code = run_logged(argv, project_root, build_log)
+        except OSError as exc:
+            raise BuildError(f"cannot run {argv[0]}: {exc}: install maturin") from None
         wheels = sorted(scratch.glob(WHEEL_DIST + "-*.whl"))
-        if proc.returncode != 0 or not wheels:
+        if code != 0 or not wheels:
             shutil.rmtree(scratch, ignore_errors=True)
             last = _last_error_line(build_log)
             raise BuildError(
-                f"the wheel does not build (maturin exit {proc.returncode}): {last}"
+                f"the wheel does not build (maturin exit {code}): {last}"
                 f" -- full log: {build_log}; fix the build, or pass --wheel PATH"
             )
         shutil.rmtree(target, ignore_errors=True)
@@ -139,6 +132,15 @@ def build_wheel(
         wheel = target / wheels[-1].name
         log(f"wheel: built {wheel} in {time.monotonic() - started:.1f} s")
         return wheel, False, time.monotonic() - started
+
+
+def run_logged(argv: List[str], cwd: Path, log_path: Path) -> int:
+    """Run a build in `cwd`, its whole output in `log_path`: its exit status (OSError when it
+    cannot start)."""
+    with open(log_path, "wb") as out:
+        return subprocess.run(
+            argv, cwd=str(cwd), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        ).returncode
 
 
 def _last_error_line(log_path: Path) -> str:
