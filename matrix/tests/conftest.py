@@ -16,7 +16,7 @@ from matrix_helpers import (
     this_site_packages,
 )
 
-from sky_matrix.build import venvs
+from sky_matrix.build import cache, venvs
 from sky_matrix.plan.discovery import Candidate, describe, probe
 
 
@@ -95,11 +95,11 @@ def seeded_env_cache(tmp_path: Path, project: Path) -> Path:
     Building a real one needs the network; the layering on top of it (fresh venv per cell,
     the wheel installed --no-index) is the same code either way.
     """
-    cache = tmp_path / "env-cache"
+    env_cache = tmp_path / "env-cache"
     interp, why = describe(probe(Candidate(base_python(), "--python")))
     assert interp is not None, why
     text = (project / "tests" / "requirements.txt").read_text(encoding="utf-8")
-    base = venvs.base_env_dir(cache, interp, text)
+    base = venvs.base_env_dir(env_cache, interp, text)
     base.mkdir(parents=True)
-    venvs.write_base_marker(base, this_site_packages())
-    return cache
+    cache.Entry(base, venvs.BASE_MARKER).complete({"site_dirs": this_site_packages()})
+    return env_cache

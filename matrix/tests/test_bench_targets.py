@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from sky_matrix.bench import targets
-from sky_matrix.signoff.checks_runs import SKY_RS_FUNCTIONS
+from sky_matrix.core.functions import SKY_RS_FUNCTIONS
 
 FUNCTIONS = SKY_RS_FUNCTIONS
 

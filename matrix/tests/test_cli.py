@@ -94,8 +94,9 @@ def test_full_report_disk_keeps_earlier_results(
     assert earlier.read_text(encoding="utf-8") == '{"verdict": "pass"}\n'
 
 
-def test_other_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Path, base: List[str],
-                         project: Path) -> None:  # fmt: skip
+def test_other_bad_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, base: List[str], project: Path
+) -> None:
     line = _one_line_error(capsys, [*base, "--rerun-failed"])
     assert line.startswith("sky-rs-matrix: --rerun-failed: no report at ")
     assert line.endswith("run the matrix first")

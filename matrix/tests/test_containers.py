@@ -38,11 +38,10 @@ from sky_matrix.build.wheelhouses import (
 )
 from sky_matrix.config.profiles import PROFILES
 from sky_matrix.core.model import Cell, Interpreter
-from sky_matrix.docker import images
+from sky_matrix.docker import containers, images
+from sky_matrix.docker.containers import bind_mount
 from sky_matrix.execute import container_cell
 from sky_matrix.execute.container_cell import (
-    backend_problem,
-    bind_mount,
     cell_config,
     classify_container,
     container_name,
@@ -51,6 +50,7 @@ from sky_matrix.execute.container_cell import (
     run_cell,
     wheel_fits_image,
 )
+from sky_matrix.execute.outcome import installed_wheel_problem
 
 WHEEL_2_17 = "skypilot_rust-0.1.0-cp38-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
 WHEEL_2_34 = "skypilot_rust-0.1.0-cp38-abi3-manylinux_2_34_x86_64.whl"
@@ -98,11 +98,18 @@ def test_bind_mount_survives_colons_and_quotes_commas() -> None:
 def _run_args(profile: str, suite: str, tmp_path: Path) -> List[str]:
     cell = Cell("3.14d", "docker:sid", suite, profile)
     return docker_run_args(
-        name="sky-rs-x", cell=cell, interp=SID_314D, image_tag="sky-rs-matrix/sid:0123",
-        profile=PROFILES[profile], user=PROFILES[profile].user_for(suite),
-        docker_dir=tmp_path / "docker", wheel=tmp_path / WHEEL_2_17,
-        wheelhouse=tmp_path / "wh", suite_dir=tmp_path / "run", cell_dir=tmp_path / "cell",
-    )  # fmt: skip
+        name="sky-rs-x",
+        cell=cell,
+        interp=SID_314D,
+        image_tag="sky-rs-matrix/sid:0123",
+        profile=PROFILES[profile],
+        user=PROFILES[profile].user_for(suite),
+        docker_dir=tmp_path / "docker",
+        wheel=tmp_path / WHEEL_2_17,
+        wheelhouse=tmp_path / "wh",
+        suite_dir=tmp_path / "run",
+        cell_dir=tmp_path / "cell",
+    )
 
 
 def _values(args: Sequence[str], flag: str) -> List[str]:
@@ -198,11 +205,17 @@ def test_find_requirements(tmp_path: Path) -> None:
 
 def _classify(**kwargs: object) -> Tuple[str, str, object]:
     base: Dict[str, object] = dict(
-        exit_code=0, timed_out=False, oom_killed=False, limit=1800.0,
+        exit_code=0,
+        timed_out=False,
+        oom_killed=False,
+        limit=1800.0,
         driver={"stage": "tests", "ok": True, "returncode": 0},
         counts={"tests": 3, "failures": 0, "errors": 0, "skipped": 0, "passed": 3},
-        log_text="", info=GOOD_INFO, interp_path="/usr/bin/python3.9",
-    )  # fmt: skip
+        log_text="",
+        info=GOOD_INFO,
+        interp_path="/usr/bin/python3.9",
+        wheel_name=WHEEL_2_17,
+    )
     base.update(kwargs)
     return classify_container(**base)  # type: ignore[arg-type]
 
@@ -259,11 +272,23 @@ def test_a_pass_on_the_python_fallback_is_a_failure() -> None:
     assert _classify(info=None)[0] == "fail"
 
 
-def test_backend_problem() -> None:
-    assert backend_problem(GOOD_INFO) is None
-    assert "does not import" in (backend_problem({"error": "ImportError: x"}) or "")
+def test_installed_wheel_problem_is_one_rule_for_host_and_container(tmp_path: Path) -> None:
+    assert installed_wheel_problem(GOOD_INFO, WHEEL_2_17) is None
+    assert "does not import" in (installed_wheel_problem({"error": "x"}, WHEEL_2_17) or "")
     elsewhere = dict(GOOD_INFO, file="/work/main/python/sky_rs/__init__.py")
-    assert "not from the cell's venv" in (backend_problem(elsewhere) or "")
+    assert "not from the cell's venv" in (installed_wheel_problem(elsewhere, WHEEL_2_17) or "")
+    # A host cell names its venv; the fallback answering for a native wheel fails there too.
+    venv = tmp_path / "venv"
+    host = dict(GOOD_INFO, file=f"{venv}/lib/sky_rs/__init__.py", prefix="(ignored)")
+    assert installed_wheel_problem(host, WHEEL_2_34, venv=str(venv)) is None
+    on_python = dict(host, backend_info={"backend": "python", "reason": "disabled"})
+    problem = installed_wheel_problem(on_python, WHEEL_2_34, venv=str(venv))
+    assert problem and "Python fallback" in problem and WHEEL_2_34 in problem
+    # Only a pure-Python wheel (the runner's own fake one) may answer from Python.
+    assert (
+        installed_wheel_problem(on_python, "skypilot_rust-0.1.0-py3-none-any.whl", str(venv))
+        is None
+    )
 
 
 # ---------------------------------------------------------------- run_cell never raises
@@ -275,9 +300,12 @@ def cell_inputs(tmp_path: Path) -> Dict[str, object]:
     wheel.write_bytes(b"")
     (tmp_path / "run").mkdir()
     return dict(
-        wheel=wheel, suite_dir=tmp_path / "run", cell_dir=tmp_path / "cells" / "x",
-        timeout=60.0, pytest_args=["tests/compat/eperm"],
-    )  # fmt: skip
+        wheel=wheel,
+        suite_dir=tmp_path / "run",
+        cell_dir=tmp_path / "cells" / "x",
+        timeout=60.0,
+        pytest_args=["tests/compat/eperm"],
+    )
 
 
 def _run(cell: Cell, interp: Interpreter, image: images.ImageBuild, inputs: Dict[str, object]):
@@ -366,15 +394,13 @@ def test_docker_refusing_a_profile_flag_skips_the_cell(
 
     monkeypatch.setattr(container_cell, "_run_container", refused)
     monkeypatch.setattr(wheelhouses, "ensure_wheelhouse", lambda *a, **k: tmp_path / "wh")
-    monkeypatch.setattr(
-        container_cell, "_docker", lambda args, timeout=0: (0, "")
-    )  # plain run works
+    monkeypatch.setattr(containers, "docker", lambda args, timeout=0: (0, ""))  # plain run works
     cell = Cell("3.14d", "docker:sid", "cgroup", "cpus-1.5")
     result = _run(cell, SID_314D, _build(), cell_inputs)
     assert result.verdict == "skipped"
     assert result.reason == f"docker refuses profile cpus-1.5 (--cpus 1.5): {refusal}"
 
-    monkeypatch.setattr(container_cell, "_docker", lambda args, timeout=0: (125, "no"))
+    monkeypatch.setattr(containers, "docker", lambda args, timeout=0: (125, "no"))
     result = _run(cell, SID_314D, _build(), cell_inputs)
     assert result.verdict == "error" and result.reason == f"docker run failed: {refusal}"
 
@@ -637,8 +663,10 @@ def test_marker_script_evaluates_markers_for_the_interpreter_running_it(tmp_path
     site = str(Path(pip.__file__).resolve().parents[1])
     proc = subprocess.run(
         [sys.executable, "-I", "-c", wheelhouses.MARKER_SCRIPT, site, str(requirements)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     applies = [line for line in proc.stdout.splitlines() if line.startswith("applies: ")]
     expected = ["pytest>=7.4", "this-one"] + (["linux-only"] if sys.platform == "linux" else [])
     assert applies == [f"applies: {r}" for r in expected]

@@ -53,8 +53,12 @@ def test_eligible_and_ineligible_interpreters(tmp_path: Path, fake_python: FakeP
         },
     )
     # pypy's directory name is not a version; the probe's answer is what counts.
-    fake_python("python3", "3.10.14", implementation="pypy",
-                folder=root / "versions" / "pypy3.10-7.3" / "bin")  # fmt: skip
+    fake_python(
+        "python3",
+        "3.10.14",
+        implementation="pypy",
+        folder=root / "versions" / "pypy3.10-7.3" / "bin",
+    )
     found = discover(env={"PYENV_ROOT": str(root), "PATH": ""})
     assert sorted(found.interpreters) == ["3.14d", "3.9"]
     debug = found.interpreters["3.14d"]

@@ -37,18 +37,31 @@ def test_every_fault_falls_back_with_its_reason_and_counts(tmp_path: Path) -> No
     python = venvs.make_cell_env(interp, base, tmp_path / "venv", wheel)
     run_dir = tmp_path / "run"
     shutil.copytree(
-        PROJECT_ROOT / "tests/compat", run_dir / "tests/compat",
+        PROJECT_ROOT / "tests/compat",
+        run_dir / "tests/compat",
         ignore=shutil.ignore_patterns("__pycache__", "fixtures"),
-    )  # fmt: skip
+    )
     (run_dir / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     junit = tmp_path / "junit.xml"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "SKYPILOT_"))}
     proc = subprocess.run(
-        [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}",
-         MODULE],
-        cwd=str(run_dir), env=env, capture_output=True, text=True, timeout=900,
+        [
+            str(python),
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"--junitxml={junit}",
+            MODULE,
+        ],
+        cwd=str(run_dir),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
         stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None

@@ -153,7 +153,7 @@ def test_a_container_gets_only_the_cells_own_variables(
 ) -> None:
     for name, value in _hostile(tmp_path).items():
         monkeypatch.setenv(name, value)
-    env = container_cell.cell_environment(Cell("3.11", "docker:sid", "parity", "default"), "u")
+    env = container_cell.cell_environment(Cell("3.11", "docker:sid", "parity", "default"), user="u")
     assert set(env) == {
         "SKY_RS_MATRIX_PROFILE", "SKY_RS_MATRIX_PLATFORM", "SKY_RS_MATRIX_PYTHON",
         "SKY_RS_MATRIX_SUITE", "SKY_RS_MATRIX_CELL", "SKY_RS_MATRIX_USER", "PYTHONFAULTHANDLER",

@@ -17,6 +17,7 @@ import pytest
 from matrix_helpers import project_root
 
 from sky_matrix.build import host_wheel
+from sky_matrix.core.functions import SKY_RS_FUNCTIONS
 from sky_matrix.core.model import Interpreter
 from sky_matrix.leaks import canary_wheel, expectations, proof
 from sky_matrix.leaks.__main__ import select_interpreters
@@ -41,7 +42,7 @@ def _all_keys() -> List[str]:
     keys = [
         f"{test}[{function}-{backend}]"
         for test in expectations.DETECTOR_TESTS
-        for function in expectations.FUNCTIONS
+        for function in SKY_RS_FUNCTIONS
         for backend in expectations.BACKENDS
     ]
     return [*keys, expectations.BUILD_TEST]
@@ -275,9 +276,14 @@ def test_canaries_are_caught_and_the_release_build_is_clean(tmp_path: Path) -> N
     canary = canary_wheel.build_canary_wheel(PROJECT_ROOT, log=print)  # cached by source key
     release, _cached, _seconds = host_wheel.build_wheel(PROJECT_ROOT, log=print)
     verdicts = proof.prove(
-        PROJECT_ROOT, [interp], canary_wheel=canary, release_wheel=release,
-        env_cache=PROJECT_ROOT / ".build-cache" / "envs", work_dir=tmp_path / "runs", log=print,
-    )  # fmt: skip
+        PROJECT_ROOT,
+        [interp],
+        canary_wheel=canary,
+        release_wheel=release,
+        env_cache=PROJECT_ROOT / ".build-cache" / "envs",
+        work_dir=tmp_path / "runs",
+        log=print,
+    )
     assert [v.kind for v in verdicts] == ["canary", "release"]
     problems = [f"{v.kind}: {p}" for v in verdicts for p in v.problems]
     assert not problems, "\n".join(problems)

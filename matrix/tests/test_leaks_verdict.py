@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sky_matrix.core.functions import SKY_RS_FUNCTIONS
 from sky_matrix.leaks import expectations, proof
 from sky_matrix.leaks.__main__ import verdict_json
-from sky_matrix.signoff import checks_runs
 
 INTERP = expectations.Interpreter("3.13", debug=False, memray_unsupported=None)
 
 
 def _run(results: dict) -> proof.SuiteRun:
     return proof.SuiteRun(
-        wheel=Path("w.whl"), interpreter=INTERP, results=results, report={},
-        returncode=0, seconds=1.0, log=Path("log"),
-    )  # fmt: skip
+        wheel=Path("w.whl"),
+        interpreter=INTERP,
+        results=results,
+        report={},
+        returncode=0,
+        seconds=1.0,
+        log=Path("log"),
+    )
 
 
 def _outcome(state: str) -> expectations.Outcome:
@@ -25,7 +30,7 @@ def _outcome(state: str) -> expectations.Outcome:
 def test_release_and_canary_runs_become_the_signoff_shape() -> None:
     release = {
         f"test_growth::test_growth[{fn}-{backend}]": _outcome("passed")
-        for fn in checks_runs.SKY_RS_FUNCTIONS
+        for fn in SKY_RS_FUNCTIONS
         for backend in ("rust", "python")
     }
     canary = {c.case_id(): _outcome("failed") for c in expectations.canaries_for(INTERP)}

@@ -18,9 +18,13 @@ from sky_matrix.plan.planner import Selection, full_plan, github_matrix_json, pa
 def _interp(version: str, debug: bool = False) -> Interpreter:
     major, minor = version.split(".")[:2]
     return Interpreter(
-        path=f"/opt/python{major}.{minor}", version=version, implementation="cpython",
-        abi=f"cp{major}{minor}{'d' if debug else ''}", debug=debug, source="pyenv",
-    )  # fmt: skip
+        path=f"/opt/python{major}.{minor}",
+        version=version,
+        implementation="cpython",
+        abi=f"cp{major}{minor}{'d' if debug else ''}",
+        debug=debug,
+        source="pyenv",
+    )
 
 
 def _host(versions: List[str], rejected: List[Rejected] = ()) -> HostPlatform:
@@ -71,8 +75,9 @@ def test_missing_interpreter_is_a_skip_or_a_strict_error() -> None:
 
 
 def test_unusable_platform_skips_its_cells_with_the_reason() -> None:
-    plan = full_plan([_host(ALL), FakeImage("sid", ["3.14"], "docker unusable: no daemon")],
-                     strict=True)  # fmt: skip
+    plan = full_plan(
+        [_host(ALL), FakeImage("sid", ["3.14"], "docker unusable: no daemon")], strict=True
+    )
     docker = [p for p in plan if p.cell.platform == "docker:sid"]
     assert len(docker) == len(SUITES) + 1  # cgroup runs under two profiles
     assert {p.skip for p in docker} == {"docker unusable: no daemon"}
@@ -154,3 +159,13 @@ def test_github_matrix_json() -> None:
         "required": True,
     }
     assert [e["python"] for e in data["include"]] == ["3.11", "3.14", "3.14"]
+
+
+def test_the_plan_has_not_drifted() -> None:
+    """Suites x interpreters x images x profiles on a fixed host: a refactoring keeps it."""
+    from pathlib import Path
+
+    from plan_snapshot import snapshot_lines
+
+    expected = (Path(__file__).with_name("plan_snapshot.txt")).read_text(encoding="utf-8")
+    assert snapshot_lines() == expected.splitlines()

@@ -35,25 +35,37 @@ def _results(tmp_path: Path) -> List[CellResult]:
     junit_file = tmp_path / "junit-a.xml"
     junit_file.write_text(PYTEST_JUNIT, encoding="utf-8")
     failing = CellResult(
-        cell=Cell("3.11", "host", "parity", "default"), verdict="fail",
-        reason="1 failed, 0 errors of 4 tests", interpreter=_interp(),
-        counts=outcome.read_counts(junit_file) or {}, durations={"tests": 1.5, "total": 3.0},
-        junit_path=str(junit_file), log_tail="E   assert 1 == 2 <&>",
-        stats={"suite": {"functions": {"hash_file": {"rust": 1, "python": 0,
-                                                     "fallbacks": {"panic": 2}}}}},
-    )  # fmt: skip
+        cell=Cell("3.11", "host", "parity", "default"),
+        verdict="fail",
+        reason="1 failed, 0 errors of 4 tests",
+        interpreter=_interp(),
+        counts=outcome.read_counts(junit_file) or {},
+        durations={"tests": 1.5, "total": 3.0},
+        junit_path=str(junit_file),
+        log_tail="E   assert 1 == 2 <&>",
+        stats={
+            "suite": {
+                "functions": {"hash_file": {"rust": 1, "python": 0, "fallbacks": {"panic": 2}}}
+            }
+        },
+    )
     crashed = CellResult(
-        cell=Cell("3.12", "host", "leaks", "default"), verdict="fail",
-        reason="crashed: segmentation fault (SIGSEGV)", signal="SIGSEGV", returncode=-11,
-        durations={"total": 2.0}, log_tail="Fatal Python error: Segmentation fault",
-    )  # fmt: skip
+        cell=Cell("3.12", "host", "leaks", "default"),
+        verdict="fail",
+        reason="crashed: segmentation fault (SIGSEGV)",
+        signal="SIGSEGV",
+        returncode=-11,
+        durations={"total": 2.0},
+        log_tail="Fatal Python error: Segmentation fault",
+    )
     skipped = CellResult(
         cell=Cell("3.8", "host", "parity", "default"), verdict="skipped", reason="not found"
     )
     passed = CellResult(
-        cell=Cell("3.12", "docker:sid", "cgroup", "cpus-1.5"), verdict="pass",
+        cell=Cell("3.12", "docker:sid", "cgroup", "cpus-1.5"),
+        verdict="pass",
         counts={"tests": 3, "passed": 3, "failures": 0, "errors": 0, "skipped": 0},
-    )  # fmt: skip
+    )
     return [failing, crashed, skipped, passed]
 
 
@@ -102,8 +114,12 @@ def test_results_round_trip_and_report_json(tmp_path: Path) -> None:
     assert record["python_version"] == "3.11.7"
     assert record["fallbacks"] == {"panic": 2}
     assert record["counts"]["passed"] == 2
-    assert record["cell"] == {"python": "3.11", "platform": "host", "suite": "parity",
-                              "profile": "default"}  # fmt: skip
+    assert record["cell"] == {
+        "python": "3.11",
+        "platform": "host",
+        "suite": "parity",
+        "profile": "default",
+    }
 
 
 def test_html_is_self_contained_and_escaped(tmp_path: Path) -> None:

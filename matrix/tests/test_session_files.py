@@ -7,10 +7,12 @@ import configparser
 import os
 import re
 from pathlib import Path
+from typing import List
 
 import pytest
 
 from sky_matrix.config.suites import SUITES
+from sky_matrix.execute import staging
 
 
 def _project_root() -> Path:
@@ -20,20 +22,32 @@ def _project_root() -> Path:
     pytest.fail("tox.ini not found: run from the source tree or through `sky_matrix pytest`")
 
 
-def test_tox_envs_run_the_suite_directories() -> None:
+def test_tox_envs_are_the_suites_and_take_them_from_the_table() -> None:
     config = configparser.ConfigParser(interpolation=None)
     config.read(_project_root() / "tox.ini", encoding="utf-8")
-    commands = config["testenv"]["commands"]
-    per_suite = {}
-    for line in commands.strip().splitlines():
-        factor, _, command = line.partition(":")
-        paths = re.search(r"staging\.py --project-root \{tox_root\} (.*?) --", command)
-        assert paths, line
-        per_suite[factor.strip()] = tuple(paths.group(1).split())
-    assert per_suite == {name: suite.dirs for name, suite in SUITES.items()}
+    (command,) = config["testenv"]["commands"].strip().splitlines()
+    assert "staging.py --project-root {tox_root} --suite {env_name} --" in command
+    env_list = config["tox"]["env_list"]
+    factors = re.search(r"^py\{38,39,310,311,312,313\}-\{(.*)\}$", env_list, re.M)
+    assert factors and factors.group(1).split(",") == list(SUITES)
     labels = config["tox"]["labels"]
     for name in SUITES:
         assert re.search(rf"^{name} = build, py\{{38,39,310,311,312,313\}}-{name}$", labels, re.M)
+
+
+def test_a_tox_env_name_selects_its_suite(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = {}
+
+    def run_staged(root: Path, paths: List[str], pytest_args: List[str]) -> int:
+        seen.update(paths=paths, pytest_args=pytest_args)
+        return 0
+
+    monkeypatch.setattr(staging, "run_staged", run_staged)
+    assert staging.main(["--suite", "py38-parity", "--", "-n", "auto"]) == 0
+    assert seen["paths"] == list(SUITES["parity"].dirs)
+    assert seen["pytest_args"] == ["--timeout=600", "-n", "auto"]
+    with pytest.raises(SystemExit):
+        staging.main(["--suite", "py38-nosuch"])
 
 
 def test_nox_declares_a_session_per_suite() -> None:

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
+from sky_matrix.core.functions import SKY_RS_FUNCTIONS
 from sky_matrix.signoff import (
     checks_bench,
     checks_matrix,
@@ -25,7 +26,7 @@ from sky_matrix.signoff import (
 from sky_matrix.signoff.context import Context
 from sky_matrix.signoff.verdict import FAIL, INSUFFICIENT, NOT_VERIFIABLE, PASS
 
-FUNCTIONS = checks_runs.SKY_RS_FUNCTIONS
+FUNCTIONS = SKY_RS_FUNCTIONS
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -425,9 +426,9 @@ def test_soak_without_duration_is_not_a_verdict(tmp_path: Path, status: str) -> 
     assert "not a soak verdict" in checks_runs.soak(ctx_for(root)).evidence
 
 
-def test_the_signoff_function_list_is_the_dispatchers() -> None:
-    """checks_runs keeps its own copy (the sign-off runs without sky_rs installed): it must
-    name exactly the functions python/sky_rs/__init__.py dispatches."""
+def test_the_runners_function_list_is_the_dispatchers() -> None:
+    """core.functions is the runner's one copy (the sign-off and the leaks proof run without
+    sky_rs installed): it must name exactly the functions python/sky_rs/__init__.py dispatches."""
     import ast
 
     from matrix_helpers import project_root
@@ -436,6 +437,6 @@ def test_the_signoff_function_list_is_the_dispatchers() -> None:
     for node in ast.parse(init.read_text(encoding="utf-8")).body:
         if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == "FUNCTIONS":
             assert node.value is not None
-            assert ast.literal_eval(node.value) == checks_runs.SKY_RS_FUNCTIONS
+            assert ast.literal_eval(node.value) == SKY_RS_FUNCTIONS
             return
     raise AssertionError(f"no FUNCTIONS tuple in {init}")

@@ -1,1 +1,2 @@
-"""Building what the cells test: wheels (host, manylinux, test-only), venvs, wheelhouses."""
+"""Build products, each cached by the content it is made from under one lock (`build.cache`):
+the host wheel, the manylinux wheel, test venvs and container wheelhouses."""

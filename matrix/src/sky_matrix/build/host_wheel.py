@@ -4,15 +4,14 @@ The cache key is a hash of every file under rust/ (but target/) and python/,
 plus pyproject.toml, Cargo.lock and README.md. Wheels live in
 `.build-cache/wheels/<key>/`.
 
-This module is stdlib-only and runs on Python 3.8 as a plain script, because
-tox environments (which may be 3.8) install the cached wheel with it:
+This module (and `build/cache.py`, its lock) is stdlib-only and runs on Python 3.8 as a
+plain script, because tox environments (which may be 3.8) install the cached wheel with it:
 `python matrix/src/sky_matrix/build/host_wheel.py install --project-root .`
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import os
 import shutil
@@ -21,6 +20,12 @@ import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Tuple
+
+try:
+    from sky_matrix.build import cache
+except ImportError:  # run as a plain script (`python -I .../host_wheel.py`)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from sky_matrix.build import cache
 
 SOURCE_DIRS = ("rust", "python")
 SOURCE_FILES = ("pyproject.toml", "Cargo.lock", "rust/Cargo.lock", "README.md")
@@ -99,9 +104,7 @@ def build_wheel(
         raise BuildError(f"no pyproject.toml in {project_root}: pass the project root")
     key = source_key(project_root)
     target = wheel_dir(project_root, key)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with cache.locked(target.parent / ".lock"):
         found = None if force else cached_wheel(project_root, key)
         if found is not None:
             log(f"wheel: reusing {found} (sources unchanged, key {key})")
@@ -112,23 +115,16 @@ def build_wheel(
         build_log = cache_root(project_root) / f"build-{key}.log"
         argv = [*command, "build", "--release", "--out", str(scratch)]
         log(f"wheel: building with `{' '.join(argv)}` (log: {build_log})")
-        with open(build_log, "wb") as out:
-            try:
-                proc = subprocess.run(
-                    argv,
-                    cwd=str(project_root),
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
-            except OSError as exc:
-                raise BuildError(f"cannot run {argv[0]}: {exc}: install maturin") from None
+        try:
+            code = run_logged(argv, project_root, build_log)
+        except OSError as exc:
+            raise BuildError(f"cannot run {argv[0]}: {exc}: install maturin") from None
         wheels = sorted(scratch.glob(WHEEL_DIST + "-*.whl"))
-        if proc.returncode != 0 or not wheels:
+        if code != 0 or not wheels:
             shutil.rmtree(scratch, ignore_errors=True)
             last = _last_error_line(build_log)
             raise BuildError(
-                f"the wheel does not build (maturin exit {proc.returncode}): {last}"
+                f"the wheel does not build (maturin exit {code}): {last}"
                 f" -- full log: {build_log}; fix the build, or pass --wheel PATH"
             )
         shutil.rmtree(target, ignore_errors=True)
@@ -136,6 +132,15 @@ def build_wheel(
         wheel = target / wheels[-1].name
         log(f"wheel: built {wheel} in {time.monotonic() - started:.1f} s")
         return wheel, False, time.monotonic() - started
+
+
+def run_logged(argv: List[str], cwd: Path, log_path: Path) -> int:
+    """Run a build in `cwd`, its whole output in `log_path`: its exit status (OSError when it
+    cannot start)."""
+    with open(log_path, "wb") as out:
+        return subprocess.run(
+            argv, cwd=str(cwd), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        ).returncode
 
 
 def _last_error_line(log_path: Path) -> str:
@@ -161,21 +166,14 @@ def install_cached(project_root: Path) -> Path:
         raise BuildError(
             "no wheel built for the current sources: run `tox -e build` or `nox -s build` first"
         )
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-index",
-            "--force-reinstall",
-            "--no-deps",
-            "--quiet",
-            str(wheel),
-        ],
-        check=True,
-    )
+    subprocess.run(install_command(sys.executable, wheel), check=True)
     return wheel
+
+
+def install_command(python: str, wheel: Path) -> List[str]:
+    """pip-install `wheel` alone, offline, over whatever is there: how every cell gets it."""
+    pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
+    return [*pip, "--no-index", "--force-reinstall", "--no-deps", "--quiet", str(wheel)]
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -12,7 +12,6 @@ auditwheel) live in a venv of their own (see `tools_cache`).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -23,7 +22,8 @@ import time
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
-from sky_matrix.build import host_wheel
+from sky_matrix.build import cache as build_cache, host_wheel
+from sky_matrix.core.text import telling_line
 
 # The oldest glibc any image of the matrix has (manylinux2014).
 REQUIRED_GLIBC: Tuple[int, int] = (2, 17)
@@ -36,6 +36,7 @@ Log = Callable[[str], None]
 
 # Legacy manylinux names and the glibc they stand for (PEP 600).
 _LEGACY_TAGS = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+_ERROR = re.compile("error", re.IGNORECASE)
 _TAG = re.compile(r"^(manylinux1|manylinux2010|manylinux2014|manylinux_(\d+)_(\d+))_\w+$")
 
 
@@ -130,9 +131,15 @@ def _run(
 ) -> Tuple[int, str]:
     try:
         proc = subprocess.run(
-            list(argv), cwd=str(cwd) if cwd else None, env=env, capture_output=True, text=True,
-            errors="replace", timeout=timeout, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            list(argv),
+            cwd=str(cwd) if cwd else None,
+            env=env,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise ContainerWheelError(f"cannot run {argv[0]}: {exc}") from None
     output = proc.stdout + proc.stderr
@@ -182,15 +189,13 @@ def build_manylinux_wheel(project_root: Path, out_dir: Path, log: Log) -> Path:
     started = time.monotonic()
     key = host_wheel.source_key(project_root)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = tools_cache(project_root)
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / ".manylinux.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    tools = tools_cache(project_root)
+    with build_cache.locked(tools / ".manylinux.lock"):
         cached = _verified_wheel(out_dir, key)
         if cached is not None:
             log(f"container wheel: reusing {cached}")
             return cached
-        bin_dir = ensure_tools(cache / "manylinux-tools", log)
+        bin_dir = ensure_tools(tools / "manylinux-tools", log)
         scratch = out_dir / f".building-{os.getpid()}"
         shutil.rmtree(scratch, ignore_errors=True)
         build_log = out_dir / "build.log"
@@ -199,7 +204,7 @@ def build_manylinux_wheel(project_root: Path, out_dir: Path, log: Log) -> Path:
         # maturin finds zig through `python -m ziglang` of the tools venv; a target directory
         # of its own keeps zig-linked objects apart from the host build's.
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-        env["CARGO_TARGET_DIR"] = str(cache / "target-manylinux")
+        env["CARGO_TARGET_DIR"] = str(tools / "target-manylinux")
         argv = maturin_build_command([str(bin_dir / "maturin")], scratch, sys.executable)
         log(f"container wheel: {' '.join(argv)} (log: {build_log})")
         code, output = _run(argv, cwd=project_root, env=env, log_path=build_log)
@@ -207,13 +212,13 @@ def build_manylinux_wheel(project_root: Path, out_dir: Path, log: Log) -> Path:
         if code != 0 or not wheels:
             shutil.rmtree(scratch, ignore_errors=True)
             raise ContainerWheelError(
-                f"maturin --zig failed (exit {code}): {_last_error(output)} -- log: {build_log}"
+                f"maturin --zig failed (exit {code}): {_why(output)} -- log: {build_log}"
             )
         wheel = wheels[-1]
         check_wheel_name(wheel.name)
         code, shown = _run([str(bin_dir / "auditwheel"), "show", str(wheel)], log_path=build_log)
         if code != 0:
-            raise ContainerWheelError(f"auditwheel show failed: {_last_error(shown)}")
+            raise ContainerWheelError(f"auditwheel show failed: {_why(shown)}")
         check_auditwheel(shown)
         for old in out_dir.glob(f"{host_wheel.WHEEL_DIST}-*.whl"):
             old.unlink()
@@ -239,9 +244,6 @@ def _verified_wheel(out_dir: Path, key: str) -> Optional[Path]:
     return None
 
 
-def _last_error(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if "error" in line.lower():
-            return line[:300]
-    return (lines[-1] if lines else "no output")[:300]
+def _why(output: str) -> str:
+    """The line of a tool's output that says why it failed: its last error, else its last."""
+    return telling_line(output.splitlines(), _ERROR)

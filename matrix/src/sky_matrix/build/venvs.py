@@ -11,7 +11,6 @@ second run needs no network and starts its first test within seconds.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -21,8 +20,10 @@ import time
 from pathlib import Path
 from typing import Callable, List
 
+from sky_matrix.build import cache, host_wheel
 from sky_matrix.core import hygiene
 from sky_matrix.core.model import Interpreter
+from sky_matrix.core.text import last_lines
 
 ENV_FORMAT = 1  # bump when the layout of a base environment changes
 BASE_MARKER = ".sky-matrix-complete"
@@ -61,10 +62,6 @@ def venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def _tail(text: str, lines: int = 5) -> str:
-    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
-
-
 def _site_dirs(python: Path) -> List[str]:
     proc = subprocess.run(
         [str(python), "-c", "import json, site; print(json.dumps(site.getsitepackages()))"],
@@ -76,12 +73,8 @@ def _site_dirs(python: Path) -> List[str]:
         umask=hygiene.UMASK,
     )
     if proc.returncode != 0:
-        raise EnvError(f"cannot ask {python} for its site-packages: {_tail(proc.stderr)}")
+        raise EnvError(f"cannot ask {python} for its site-packages: {last_lines(proc.stderr, 5)}")
     return [d for d in json.loads(proc.stdout) if os.path.isdir(d)]
-
-
-def write_base_marker(path: Path, site_dirs: List[str]) -> None:
-    (path / BASE_MARKER).write_text(json.dumps({"site_dirs": site_dirs}), encoding="utf-8")
 
 
 def ensure_base_env(
@@ -99,14 +92,10 @@ def ensure_base_env(
     except OSError as exc:
         raise EnvError(f"cannot read {requirements}: {exc.strerror}") from None
     path = base_env_dir(cache_dir, interp, text)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with open(cache_dir / f"{path.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder per key, across runs too
-        marker = path / BASE_MARKER
-        if marker.is_file():
-            site_dirs = json.loads(marker.read_text(encoding="utf-8"))["site_dirs"]
-            if all(os.path.isdir(d) for d in site_dirs):
-                return BaseEnv(path, site_dirs, True, time.monotonic() - started)
+    with cache.entry(path, marker=BASE_MARKER) as entry:
+        site_dirs = (entry.record() or {}).get("site_dirs")
+        if site_dirs and all(os.path.isdir(d) for d in site_dirs):
+            return BaseEnv(path, site_dirs, True, time.monotonic() - started)
         shutil.rmtree(path, ignore_errors=True)
         log(f"env: creating the test environment for {interp.short} ({path.name})")
         _run_step([interp.path, "-m", "venv", str(path)], f"python {interp.short} -m venv", 300)
@@ -117,7 +106,7 @@ def ensure_base_env(
             pip_timeout,
         )
         site_dirs = _site_dirs(python)
-        write_base_marker(path, site_dirs)
+        entry.complete({"site_dirs": site_dirs})
         log(f"env: {interp.short} ready in {time.monotonic() - started:.0f} s")
         return BaseEnv(path, site_dirs, False, time.monotonic() - started)
 
@@ -134,7 +123,7 @@ def _run_step(argv: List[str], what: str, timeout: float) -> None:
         raise EnvError(f"{what}: cannot run {argv[0]}: {exc.strerror or exc}") from None
     if proc.returncode != 0:
         raise EnvError(
-            f"{what} failed (status {proc.returncode}): {_tail(proc.stderr or proc.stdout)}"
+            f"{what} failed (status {proc.returncode}): {last_lines(proc.stderr or proc.stdout, 5)}"
         )
 
 
@@ -152,20 +141,5 @@ def make_cell_env(interp: Interpreter, base: BaseEnv, dest: Path, wheel: Path) -
     # addsitedir (not a bare path) so that .pth files inside the base run too.
     lines = "".join(f"import site; site.addsitedir({d!r})\n" for d in base.site_dirs)
     (Path(own_sites[0]) / "_sky_matrix_base.pth").write_text(lines, encoding="utf-8")
-    _run_step(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            *PIP_QUIET,
-            "--no-index",
-            "--force-reinstall",
-            "--no-deps",
-            "--quiet",
-            str(wheel),
-        ],
-        f"installing {wheel.name}",
-        600,
-    )
+    _run_step(host_wheel.install_command(str(python), wheel), f"installing {wheel.name}", 600)
     return python

@@ -16,19 +16,18 @@ reports; the suite that needs it decides what that means.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
+from sky_matrix.build import cache
 from sky_matrix.core.model import Interpreter
+from sky_matrix.core.text import last_lines
 
 CACHE_ENV = "SKY_RS_MATRIX_CACHE"
 REQUIREMENTS_FILE = "requirements.txt"  # in a wheelhouse: what applies to its target
@@ -204,13 +203,10 @@ def ensure_wheelhouse(
     """A complete wheelhouse for `interp` (cached), or WheelhouseError."""
     root = root or cache_root()
     dest = wheelhouse_dir(root, interp, requirements)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(dest.with_suffix(".lock")):
-        if (dest / COMPLETE_MARKER).is_file():
+    with cache.entry(dest, marker=COMPLETE_MARKER) as entry:
+        if entry.record() is not None:
             return dest
-        if dest.exists():
-            shutil.rmtree(dest)  # a half-made wheelhouse from an interrupted run
-        dest.mkdir()
+        entry.start()
         (dest / SOURCE_FILE).write_text(requirements, encoding="utf-8")
         pip = list(pip or host_pip())
         log(f"wheelhouse {dest.name}: downloading for Python {interp.version} ({interp.abi})")
@@ -223,7 +219,7 @@ def ensure_wheelhouse(
         if code != 0:
             raise WheelhouseError(
                 f"evaluating the requirements' markers with {interp.path} failed (exit {code}): "
-                + _tail(output)
+                + last_lines(output, 3)
             )
         applicable = [
             line[len(APPLIES) :].strip() for line in output.splitlines() if line.startswith(APPLIES)
@@ -235,22 +231,23 @@ def ensure_wheelhouse(
             if ok:
                 kept.append(requirement)
             elif no_wheel_for_target(out):
-                left_out.append(f"{requirement}\tno wheel for {interp.abi}: {_tail(out, 1)}")
+                left_out.append(f"{requirement}\tno wheel for {interp.abi}: {last_lines(out)}")
                 log(f"wheelhouse {dest.name}: left out {requirement}: no wheel for {interp.abi}")
             else:
-                raise WheelhouseError(f"pip download {requirement} failed: {_tail(out)}")
+                raise WheelhouseError(f"pip download {requirement} failed: {last_lines(out, 3)}")
         (dest / REQUIREMENTS_FILE).write_text("".join(r + "\n" for r in kept), encoding="utf-8")
         (dest / LEFT_OUT_FILE).write_text("".join(r + "\n" for r in left_out), encoding="utf-8")
 
         for _ in range(MAX_COMPLETION_ROUNDS):
             code, output = run_in_image(dest, dry_run_command(interp, pip_wheel.name))
             if code == 0:
-                (dest / COMPLETE_MARKER).write_text("", encoding="utf-8")
+                entry.complete()
                 return dest
             missing = missing_requirements(output)
             if not missing:
                 raise WheelhouseError(
-                    f"dry-run install for {interp.path} failed (exit {code}): " + _tail(output)
+                    f"dry-run install for {interp.path} failed (exit {code}): "
+                    + last_lines(output, 3)
                 )
             log(f"wheelhouse {dest.name}: completing with {', '.join(missing)}")
             _download(download_command(pip, interp, dest, missing))
@@ -270,19 +267,4 @@ def _try_download(cmd: Sequence[str]) -> Tuple[bool, str]:
 def _download(cmd: Sequence[str]) -> None:
     ok, out = _try_download(cmd)
     if not ok:
-        raise WheelhouseError(f"pip download failed: {_tail(out)}")
-
-
-def _tail(text: str, lines: int = 3) -> str:
-    kept = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return " | ".join(kept[-lines:]) if kept else "(no output)"
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        raise WheelhouseError(f"pip download failed: {last_lines(out, 3)}")

@@ -15,9 +15,7 @@ probed by running them inside it, never taken from the tables here.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -28,11 +26,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from sky_matrix.build import cache
 from sky_matrix.core.model import Interpreter
+from sky_matrix.core.text import last_lines, telling_line
+from sky_matrix.docker import containers
 
-HASH_LABEL = "org.skypilot-rust.matrix.content-hash"
+HASH_LABEL = f"{containers.LABEL_PREFIX}.content-hash"
 IMAGE_REPOSITORY = "sky-rs-matrix"
 SOURCE_ENV = "SKY_RS_IMAGE_SOURCE"
 REGISTRY_ENV = "SKY_RS_IMAGE_REGISTRY"
@@ -44,6 +45,8 @@ SOURCES = ("debian", "manylinux")
 _STATUS_TIMEOUT = 30.0
 _PROBE_TIMEOUT = 120.0
 _BUILD_TIMEOUT = 3600.0
+# The most telling line of a failed build's output: its last error.
+_BUILD_FAILURE = re.compile(r"(^E: |error|failed|denied|not found)", re.IGNORECASE)
 
 Log = Callable[[str], None]
 
@@ -158,13 +161,8 @@ def docker_status(timeout: float = _STATUS_TIMEOUT) -> Tuple[bool, str]:
     except OSError as exc:
         return False, f"docker CLI could not run: {exc}"
     if proc.returncode != 0 or not proc.stdout.strip():
-        return False, "docker daemon not reachable: " + _last_line(proc.stderr or proc.stdout)
+        return False, "docker daemon not reachable: " + last_lines(proc.stderr or proc.stdout)
     return True, ""
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "(no output)"
 
 
 # --------------------------------------------------------------------------- the apt mirror
@@ -515,14 +513,13 @@ def parse_probe_output(
 def probe_image(
     tag: str, spec: ImageSpec
 ) -> Tuple[Optional[str], Dict[str, Interpreter], List[str]]:
-    proc = subprocess.run(
-        ["docker", "run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", tag,
-         "-c", probe_script(spec.python_globs)],
-        capture_output=True, text=True, timeout=_PROBE_TIMEOUT,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"probe of {tag} failed: {_last_line(proc.stderr or proc.stdout)}")
-    return parse_probe_output(spec.name, spec, proc.stdout)
+    argv = containers.run_argv(
+        tag, ["-c", probe_script(spec.python_globs)], remove=True, entrypoint="/bin/sh"
+    )
+    code, output = containers.run(argv, _PROBE_TIMEOUT)
+    if code != 0:
+        raise RuntimeError(f"probe of {tag} failed: {last_lines(output)}")
+    return parse_probe_output(spec.name, spec, output)
 
 
 # --------------------------------------------------------------------------- the entry point
@@ -571,7 +568,7 @@ def ensure_image(
         tag = image_tag(spec, digest)
         result.content_hash, result.tag = digest, tag
         # Two runners asking for the same image at once build it once.
-        with _build_lock(tag):
+        with cache.locked(_build_lock_path(tag)):
             if image_is_current(_inspect_image(tag), digest):
                 result.cached = True
                 log(f"image {name}: reusing {tag}")
@@ -584,7 +581,7 @@ def ensure_image(
                 code, tail = _run_logged(cmd, log, build_log, _BUILD_TIMEOUT)
                 if code != 0:
                     return finish(
-                        f"build failed (exit {code}): {_build_failure_line(tail)}"
+                        f"build failed (exit {code}): {telling_line(tail, _BUILD_FAILURE)}"
                         f" -- log: {build_log}"
                     )
                 _remove_outdated(spec, tag, log)
@@ -613,8 +610,10 @@ def _remove_outdated(spec: ImageSpec, current: str, log: Log) -> None:
     repository = f"{IMAGE_REPOSITORY}/{spec.name}"
     proc = subprocess.run(
         ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     for tag in proc.stdout.split():
         if tag != current and tag.startswith(repository + ":"):
             removed = subprocess.run(["docker", "rmi", tag], capture_output=True, timeout=120)
@@ -622,23 +621,8 @@ def _remove_outdated(spec: ImageSpec, current: str, log: Log) -> None:
                 log(f"image {spec.name}: removed outdated {tag}")
 
 
-@contextlib.contextmanager
-def _build_lock(tag: str) -> Iterator[None]:
-    path = Path(tempfile.gettempdir()) / ("sky-rs-image-" + re.sub(r"[^\w.-]", "_", tag) + ".lock")
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _build_failure_line(tail: Sequence[str]) -> str:
-    """The most telling line of a failed build's output: the last error, else the last line."""
-    for line in reversed(tail):
-        if re.search(r"(^E: |error|failed|denied|not found)", line, re.IGNORECASE):
-            return line.strip()
-    return _last_line("\n".join(tail))
+def _build_lock_path(tag: str) -> Path:
+    return Path(tempfile.gettempdir()) / ("sky-rs-image-" + re.sub(r"[^\w.-]", "_", tag) + ".lock")
 
 
 def format_builds(builds: Sequence[ImageBuild]) -> str:

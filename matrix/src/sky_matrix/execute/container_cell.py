@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -26,17 +25,17 @@ from sky_matrix.build import wheelhouses
 from sky_matrix.build.manylinux_wheel import wheel_glibc
 from sky_matrix.config.profiles import PROFILES, Profile
 from sky_matrix.core.model import Cell, CellResult, Interpreter
-from sky_matrix.docker import images
+from sky_matrix.core.text import last_lines
+from sky_matrix.docker import containers, images
+from sky_matrix.docker.containers import CONTAINER_ROOT, Mount
 from sky_matrix.execute import outcome
+from sky_matrix.execute.cell_env import cell_environment
 
-CONTAINER_ROOT = "/opt/sky-rs"
 DRIVER_PATH = f"{CONTAINER_ROOT}/cell_driver.py"
 SUITE_PATH = f"{CONTAINER_ROOT}/suite"
-WHEEL_DIR = f"{CONTAINER_ROOT}/wheel"
-WHEELHOUSE_PATH = wheelhouses.CONTAINER_WHEELHOUSE
 CELL_PATH = "/cell"
-CELL_LABEL = "org.skypilot-rust.matrix.cell"
-RUN_LABEL = "org.skypilot-rust.matrix.run"  # the run's id: an interrupted run removes its own
+CELL_LABEL = f"{containers.LABEL_PREFIX}.cell"
+RUN_LABEL = f"{containers.LABEL_PREFIX}.run"  # the run's id: an interrupted run removes its own
 
 LOG_FILE = "log.txt"
 CONFIG_FILE = "cell.json"
@@ -47,7 +46,6 @@ JUNIT_FILE = "junit.xml"
 CELL_OUTPUTS = (LOG_FILE, CONFIG_FILE, DRIVER_RESULT, INFO_FILE, JUNIT_FILE, "first-test")
 
 KILL_WAIT = 60.0  # seconds docker gets to report a killed container
-_DOCKER_TIMEOUT = 120.0
 
 
 # --------------------------------------------------------------------------- pure parts
@@ -59,21 +57,6 @@ def container_name(cell: Cell) -> str:
     return f"sky-rs-{slug}-{uuid.uuid4().hex[:8]}"
 
 
-def cell_environment(cell: Cell, user: str) -> Dict[str, str]:
-    """What the suite reads to know where and how it runs: everything a container gets by
-    `--env`. Nothing of the runner's own environment is passed in (the image's defaults and
-    the driver decide the rest), so the caller's PYTHONPATH, locale or HOME never reach it."""
-    return {
-        "SKY_RS_MATRIX_PROFILE": cell.profile,
-        "SKY_RS_MATRIX_PLATFORM": cell.platform,
-        "SKY_RS_MATRIX_PYTHON": cell.python,
-        "SKY_RS_MATRIX_SUITE": cell.suite,
-        "SKY_RS_MATRIX_CELL": cell.id,
-        "SKY_RS_MATRIX_USER": user,
-        "PYTHONFAULTHANDLER": "1",
-    }
-
-
 def cell_config(
     interp: Interpreter, user: str, profile: Profile, wheel: Path, pytest_args: Sequence[str]
 ) -> Dict[str, Any]:
@@ -82,8 +65,8 @@ def cell_config(
         "python": interp.path,
         "user": user,
         "hidepid": profile.hidepid,
-        "wheel": f"{WHEEL_DIR}/{wheel.name}",
-        "wheelhouse": WHEELHOUSE_PATH,
+        "wheel": containers.wheel_path(wheel),
+        "wheelhouse": containers.WHEELHOUSE_PATH,
         "suite": SUITE_PATH,
         "pytest_args": list(pytest_args),
     }
@@ -105,42 +88,27 @@ def docker_run_args(
     run_id: Optional[str] = None,
 ) -> List[str]:
     """The whole `docker run` command of one cell."""
-    args = [
-        "docker", "run", "--name", name,
-        "--label", f"{CELL_LABEL}={cell.id}",
-        *(["--label", f"{RUN_LABEL}={run_id}"] if run_id else []),
-        "--init",  # a real PID 1 that reaps the suite's orphans and forwards signals
-        "--network", "none",
-        "--security-opt", "no-new-privileges",  # no setuid way back to root after the drop
-        "--user", "0:0",  # the driver needs root for set-up; it drops to `user` itself
-        "--workdir", "/tmp",
-    ]  # fmt: skip
-    for key, value in cell_environment(cell, user).items():
-        args += ["--env", f"{key}={value}"]
     mounts = [
-        (docker_dir / "cell_driver.py", DRIVER_PATH, "ro"),
-        (suite_dir, SUITE_PATH, "ro"),
-        (wheel, f"{WHEEL_DIR}/{wheel.name}", "ro"),
-        (wheelhouse, WHEELHOUSE_PATH, "ro"),
-        (cell_dir, CELL_PATH, "rw"),
+        Mount(docker_dir / "cell_driver.py", DRIVER_PATH),
+        Mount(suite_dir, SUITE_PATH),
+        containers.wheel_mount(wheel),
+        Mount(wheelhouse, containers.WHEELHOUSE_PATH),
+        Mount(cell_dir, CELL_PATH, read_only=False),
     ]
-    for source, target, mode in mounts:
-        args += ["--mount", bind_mount(Path(source).resolve(), target, read_only=mode == "ro")]
-    args += profile.run_args(docker_dir)
-    args += [image_tag, interp.path, DRIVER_PATH, f"{CELL_PATH}/{CONFIG_FILE}"]
-    return args
-
-
-def bind_mount(source: Path, target: str, *, read_only: bool) -> str:
-    """A `--mount` value (`--volume` would split a cell directory like `docker:sid-...` at ':').
-
-    `--mount` is read as one CSV record, so a field holding a comma or a quote is quoted.
-    """
-    fields = ["type=bind", f"source={source}", f"target={target}"]
-    if read_only:
-        fields.append("readonly")
-    quoted = ['"' + f.replace('"', '""') + '"' if ("," in f or '"' in f) else f for f in fields]
-    return ",".join(quoted)
+    return containers.run_argv(
+        image_tag,
+        [interp.path, DRIVER_PATH, f"{CELL_PATH}/{CONFIG_FILE}"],
+        name=name,
+        labels={CELL_LABEL: cell.id, **({RUN_LABEL: run_id} if run_id else {})},
+        init=True,
+        user="0:0",  # the driver needs root for set-up; it drops to `user` itself
+        workdir="/tmp",
+        # SKY_RS_MATRIX_CELL_DIR is set by the driver: the copy the dropped user can write.
+        env=cell_environment(cell, user=user),
+        mounts=mounts,
+        # no setuid way back to root after the drop; then the profile's limits and options
+        extra=["--security-opt", "no-new-privileges", *profile.run_args(docker_dir)],
+    )
 
 
 def parse_glibc(text: Optional[str]) -> Optional[Tuple[int, int]]:
@@ -173,6 +141,7 @@ def classify_container(
     log_text: str,
     info: Optional[Mapping[str, Any]],
     interp_path: str,
+    wheel_name: str,
 ) -> Tuple[str, str, Optional[str]]:
     """(verdict, reason, signal name) of a finished container cell."""
     if timed_out:
@@ -205,26 +174,10 @@ def classify_container(
         log_text=log_text,
     )
     if verdict in ("pass", "skipped"):
-        problem = backend_problem(info)
+        problem = outcome.installed_wheel_problem(info, wheel_name)
         if problem:
             return "fail", problem, None
     return verdict, reason, sig
-
-
-def backend_problem(info: Optional[Mapping[str, Any]]) -> Optional[str]:
-    """Why the installed wheel's answer can't be trusted: not imported, not from the venv, or
-    its native module did not load (the fallback would pass every test on its own)."""
-    if not info:
-        return "the installed wheel was not checked: sky_rs did not import after the tests"
-    if info.get("error"):
-        return f"sky_rs does not import on its own: {info['error']}"
-    file, prefix = str(info.get("file", "")), str(info.get("prefix", ""))
-    if not prefix or not file.startswith(prefix.rstrip("/") + "/"):
-        return f"sky_rs was imported from {file}, not from the cell's venv {prefix}"
-    backend = info.get("backend_info") or {}
-    if backend.get("backend") != "rust":
-        return f"sky_rs runs on the Python fallback in the container: {backend.get('reason')}"
-    return None
 
 
 def find_requirements(suite_dir: Path) -> Optional[Path]:
@@ -239,30 +192,6 @@ def find_requirements(suite_dir: Path) -> Optional[Path]:
 # --------------------------------------------------------------------------- docker calls
 
 
-def _docker(args: Sequence[str], timeout: float = _DOCKER_TIMEOUT) -> Tuple[int, str]:
-    try:
-        proc = subprocess.run(
-            ["docker", *args], capture_output=True, text=True, errors="replace",
-            timeout=timeout, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        return 124, f"docker {args[0]} timed out after {timeout:.0f}s"
-    except OSError as exc:
-        return 127, f"docker could not run: {exc}"
-    return proc.returncode, proc.stdout + proc.stderr
-
-
-def container_state(name: str) -> Optional[Dict[str, Any]]:
-    code, out = _docker(["inspect", "--format", "{{json .State}}", name])
-    if code != 0:
-        return None
-    try:
-        state = json.loads(out.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return None
-    return state if isinstance(state, dict) else None
-
-
 def _read_json(path: Path) -> Optional[Dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -271,19 +200,12 @@ def _read_json(path: Path) -> Optional[Dict[str, Any]]:
     return data if isinstance(data, dict) else None
 
 
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "(no output)"
-
-
 def _refused_reason(image_tag: str, profile: Profile, docker_dir: Path, log_text: str) -> str:
     """After `docker run` exit 125: is it the profile's flags (skip) or docker itself (error)?"""
-    message = _last_line(log_text)
+    message = last_lines(log_text)
     if not profile.docker_args:
         return f"error: docker run failed: {message}"
-    code, _out = _docker(
-        ["run", "--rm", "--network", "none", "--entrypoint", "/bin/true", image_tag]
-    )
+    code, _out = containers.run(containers.run_argv(image_tag, remove=True, entrypoint="/bin/true"))
     if code == 0:
         flags = " ".join(profile.run_args(docker_dir))
         return f"skipped: docker refuses profile {profile.name} ({flags}): {message}"
@@ -367,7 +289,7 @@ def run_cell(
         wheelhouse = wheelhouses.ensure_wheelhouse(
             interp,
             requirements,
-            lambda house, argv: _run_with_wheelhouse(image.tag or "", house, argv),
+            lambda house, argv: containers.run_with_wheelhouse(image.tag or "", house, argv),
             log=note,
         )
     except wheelhouses.WheelhouseError as exc:
@@ -419,7 +341,7 @@ def run_cell(
     }
     verdict, reason, sig = classify_container(
         exit_code=exit_code, timed_out=timed_out, oom_killed=oom, limit=timeout, driver=driver,
-        counts=counts, log_text=log_text, info=info, interp_path=interp.path,
+        counts=counts, log_text=log_text, info=info, interp_path=interp.path, wheel_name=wheel.name,
     )  # fmt: skip
     result.signal = sig or (driver or {}).get("signal")
     return finish(verdict, reason)
@@ -430,52 +352,13 @@ def remove_cell_containers(run_id: Optional[str] = None) -> int:
 
     With `run_id`, only that run's (an interrupted run cleans up after itself and leaves other
     runs on the same daemon alone); without, every container with the cell label."""
-    label = f"{RUN_LABEL}={run_id}" if run_id else CELL_LABEL
-    code, out = _docker(["ps", "--all", "--quiet", "--filter", f"label={label}"])
-    ids = out.split() if code == 0 else []
-    if ids:
-        _docker(["rm", "--force", *ids])
-    return len(ids)
-
-
-def _run_with_wheelhouse(image_tag: str, wheelhouse: Path, argv: Sequence[str]) -> Tuple[int, str]:
-    """Run `argv` in the image, no network, with `wheelhouse` mounted read-only."""
-    return _docker(
-        ["run", "--rm", "--network", "none",
-         "--mount", bind_mount(wheelhouse.resolve(), WHEELHOUSE_PATH, read_only=True),
-         image_tag, *argv],
-        timeout=600,
-    )  # fmt: skip
+    if run_id:
+        return len(containers.remove_containers_labelled(RUN_LABEL, run_id))
+    return len(containers.remove_containers_labelled(CELL_LABEL))
 
 
 def _run_container(
     argv: Sequence[str], name: str, log_path: Path, timeout: float
 ) -> Tuple[Optional[int], bool, Optional[Dict[str, Any]]]:
     """(exit code of `docker run`, timed out, container State). The container is removed."""
-    timed_out = False
-    try:
-        with open(log_path, "ab") as log:
-            # A session of its own: a terminal's Ctrl-C to the runner's process group does not
-            # reach the CLI (which would pass it into the container); the runner stops the
-            # container itself (remove_cell_containers) and records the cell as interrupted.
-            proc = subprocess.Popen(
-                list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )  # fmt: skip
-            try:
-                code: Optional[int] = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                _docker(["kill", name])
-                try:
-                    code = proc.wait(timeout=KILL_WAIT)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    code = proc.wait()
-            finally:
-                if proc.poll() is None:  # interrupted: don't leave the CLI behind
-                    proc.kill()
-                    proc.wait()
-        return code, timed_out, container_state(name)
-    finally:
-        _docker(["rm", "--force", name])
+    return containers.run_logged(argv, name, log_path, timeout, kill_wait=KILL_WAIT)

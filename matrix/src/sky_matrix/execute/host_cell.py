@@ -23,7 +23,7 @@ from sky_matrix.config.suites import layout
 from sky_matrix.core import hygiene
 from sky_matrix.core.model import Cell, CellResult, Interpreter
 from sky_matrix.docker import images
-from sky_matrix.execute import outcome
+from sky_matrix.execute import cell_env, outcome
 from sky_matrix.execute.context import RunContext
 
 STATS_SCRIPT = r"""
@@ -55,14 +55,7 @@ def cell_environment(
     env = hygiene.clean_environ(home=str(home) if home is not None else None)
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
     env["VIRTUAL_ENV"] = str(venv)
-    env["PYTHONFAULTHANDLER"] = "1"  # a crash prints its traceback into the log
-    env["SKY_RS_MATRIX_PROFILE"] = cell.profile
-    env["SKY_RS_MATRIX_PLATFORM"] = cell.platform
-    env["SKY_RS_MATRIX_PYTHON"] = cell.python
-    env["SKY_RS_MATRIX_CELL"] = cell.id
-    env["SKY_RS_MATRIX_CELL_DIR"] = str(cell_dir)
-    if canary:
-        env["SKY_RS_MATRIX_CANARY"] = canary
+    env.update(cell_env.cell_environment(cell, cell_dir=str(cell_dir), canary=canary))
     if cell.suite == "cgroup" and "SKY_RS_TEST_IMAGE" not in env:
         image = _cgroup_test_image()
         if image:
@@ -223,7 +216,7 @@ def run_host_cell(cell: Cell, interp: Interpreter, ctx: RunContext, workers: int
                 result.extra["first_test_after_pytest_start"] = round(first - test_started, 3)
 
             t2 = time.monotonic()
-            _collect_stats(result, python, run_dir, env, scratch / "venv", cell_dir)
+            _collect_stats(result, python, run_dir, env, scratch / "venv", cell_dir, wheel.name)
             result.durations["stats"] = round(time.monotonic() - t2, 3)
         return finish()
     finally:
@@ -240,6 +233,7 @@ def _collect_stats(
     env: Dict[str, str],
     venv: Path,
     cell_dir: Path,
+    wheel_name: str,
 ) -> None:
     suite_stats = outcome.merge_suite_stats(cell_dir)
     env = {k: v for k, v in env.items() if k != "SKY_RS_MATRIX_CANARY"}
@@ -260,17 +254,14 @@ def _collect_stats(
     if data is None:
         why = "timed out" if proc is None else outcome.tail(proc.stderr or proc.stdout, 3)
         result.stats = {"suite": suite_stats, "error": why}
-        if result.verdict in ("pass", "skipped"):
-            result.verdict = "fail"
-            result.reason = f"the installed wheel does not import on its own: {why}"
-        return
-    result.stats = {
-        "backend_info": data.get("backend_info"),
-        "fresh": data.get("stats"),
-        "suite": suite_stats,
-    }
-    result.extra["sky_rs_file"] = data.get("file")
-    inside = os.path.realpath(str(data.get("file", ""))).startswith(os.path.realpath(venv) + os.sep)
-    if not inside and result.verdict in ("pass", "skipped"):
-        result.verdict = "fail"
-        result.reason = f"sky_rs was imported from {data.get('file')}, not from the cell's venv"
+        data = {"error": why}
+    else:
+        result.stats = {
+            "backend_info": data.get("backend_info"),
+            "fresh": data.get("stats"),
+            "suite": suite_stats,
+        }
+        result.extra["sky_rs_file"] = data.get("file")
+    problem = outcome.installed_wheel_problem(data, wheel_name, venv=str(venv))
+    if problem and result.verdict in ("pass", "skipped"):
+        result.verdict, result.reason = "fail", problem

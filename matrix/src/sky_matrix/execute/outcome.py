@@ -5,11 +5,14 @@ Host and container cells read their outcome the same way, through this module.""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from sky_matrix.build.manylinux_wheel import wheel_tags
 
 TAIL_LINES = 40
 
@@ -155,3 +158,41 @@ def merge_suite_stats(cell_dir: Path) -> Optional[Dict[str, Any]]:
         "mismatches": mismatches[:50],
         "processes": len(parts),
     }
+
+
+def is_native_wheel(wheel_name: str) -> bool:
+    """A wheel built for a platform (the Rust extension inside), not a pure-Python `any` one."""
+    try:
+        return wheel_tags(wheel_name)[2] != ["any"]
+    except ValueError:
+        return True
+
+
+def installed_wheel_problem(
+    info: Optional[Mapping[str, Any]], wheel_name: str, venv: Optional[str] = None
+) -> Optional[str]:
+    """Why a passing cell's answer can't be trusted, on every platform alike: `sky_rs` did not
+    import on its own after the tests, came from outside the cell's venv, or answered from the
+    Python fallback although the wheel under test is native (the fallback passes every test on
+    its own, so a broken extension would hide: test what users install).
+
+    `info` is what the cell's venv printed (file, prefix, backend_info) or {"error": why};
+    `venv` the host's venv directory (else the `prefix` the venv reported is trusted).
+    """
+    if not info:
+        return "the installed wheel was not checked: sky_rs did not import after the tests"
+    if info.get("error"):
+        return f"sky_rs does not import on its own: {info['error']}"
+    file = str(info.get("file", ""))
+    if venv is not None:
+        inside = os.path.realpath(file).startswith(os.path.realpath(venv) + os.sep)
+        where = venv
+    else:
+        where = str(info.get("prefix", ""))
+        inside = bool(where) and file.startswith(where.rstrip("/") + "/")
+    if not inside:
+        return f"sky_rs was imported from {file}, not from the cell's venv {where}"
+    backend = info.get("backend_info") or {}
+    if is_native_wheel(wheel_name) and backend.get("backend") != "rust":
+        return f"sky_rs runs on the Python fallback, not {wheel_name}: {backend.get('reason')}"
+    return None

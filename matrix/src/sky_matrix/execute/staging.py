@@ -19,6 +19,12 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
+try:
+    from sky_matrix.config.suites import SUITES
+except ImportError:  # run as a plain script (`python -I .../staging.py`)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from sky_matrix.config.suites import SUITES
+
 IGNORE = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".hypothesis", "*.pyc")
 
 
@@ -98,11 +104,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="staging", description="Run test directories from a temporary copy."
     )
-    parser.add_argument("paths", nargs="+")
+    parser.add_argument("paths", nargs="*")
     parser.add_argument("--project-root", type=Path, default=Path.cwd())
+    parser.add_argument(
+        "--suite",
+        metavar="NAME",
+        help="a suite of config/suites.py: its directories and per-test timeout"
+        " (a tox env name such as py38-parity names its suite last)",
+    )
     parsed = parser.parse_args(args)
+    paths = list(parsed.paths)
+    if parsed.suite is not None:
+        name = parsed.suite.rsplit("-", 1)[-1]
+        if name not in SUITES:
+            parser.error(f"unknown suite {name!r} (known: {', '.join(SUITES)})")
+        suite = SUITES[name]
+        paths += suite.dirs
+        pytest_args = [f"--timeout={suite.test_timeout:g}", *pytest_args]
+    if not paths:
+        parser.error("name test directories or a --suite")
     try:
-        return run_staged(parsed.project_root.resolve(), parsed.paths, pytest_args)
+        return run_staged(parsed.project_root.resolve(), paths, pytest_args)
     except StagingError as exc:
         print(f"staging: {exc}", file=sys.stderr)
         return 2

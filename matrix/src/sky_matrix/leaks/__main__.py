@@ -45,10 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sky_matrix.leaks", description=__doc__)
     parser.add_argument("--project-root", type=Path, default=Path.cwd())
     parser.add_argument(
-        "--python", action="append", default=[], metavar="LABEL|PATH",
+        "--python",
+        action="append",
+        default=[],
+        metavar="LABEL|PATH",
         help="an interpreter label (3.13, 3.14d) or path (repeatable); default: oldest, "
         "newest and debug ones found",
-    )  # fmt: skip
+    )
     parser.add_argument("--canary-wheel", type=Path, help="use this canary wheel, build none")
     parser.add_argument("--canary-out", type=Path, help="where to build the canary wheel")
     parser.add_argument("--release-wheel", type=Path, help="default: the cached host wheel")
@@ -91,9 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         work_dir = (args.work_dir or cache / "leaks").resolve()
         work_dir.mkdir(parents=True, exist_ok=True)
         verdicts = proof.prove(
-            root, interpreters, canary_wheel=wheel, release_wheel=release,
-            env_cache=(args.env_cache or cache / "envs").resolve(), work_dir=work_dir, log=_log,
-        )  # fmt: skip
+            root,
+            interpreters,
+            canary_wheel=wheel,
+            release_wheel=release,
+            env_cache=(args.env_cache or cache / "envs").resolve(),
+            work_dir=work_dir,
+            log=_log,
+        )
     except (UsageError, canary_wheel.CanaryBuildError, host_wheel.BuildError) as exc:
         print(f"sky-rs-matrix leaks: {exc}", file=sys.stderr)
         return EXIT_USAGE

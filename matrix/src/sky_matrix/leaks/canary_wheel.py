@@ -10,7 +10,6 @@ unchanged sources reuse it.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Callable, List
@@ -59,20 +58,15 @@ def build_canary_wheel(
     argv = build_command(command, scratch, feature)
     log(f"{feature} wheel: `{' '.join(argv)}` (log: {build_log})")
     started = time.monotonic()
-    with open(build_log, "wb") as out:
-        try:
-            proc = subprocess.run(
-                argv, cwd=str(project_root), stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-        except OSError as exc:
-            raise CanaryBuildError(f"cannot run {argv[0]}: {exc}") from None
+    try:
+        code = host_wheel.run_logged(argv, project_root, build_log)
+    except OSError as exc:
+        raise CanaryBuildError(f"cannot run {argv[0]}: {exc}") from None
     wheels = sorted(scratch.glob(f"{host_wheel.WHEEL_DIST}-*.whl"))
-    if proc.returncode != 0 or not wheels:
+    if code != 0 or not wheels:
         shutil.rmtree(scratch, ignore_errors=True)
         raise CanaryBuildError(
-            f"maturin exited with status {proc.returncode} building the {feature} wheel; "
-            f"see {build_log}"
+            f"maturin exited with status {code} building the {feature} wheel; see {build_log}"
         )
     shutil.rmtree(out_dir, ignore_errors=True)
     scratch.rename(out_dir)

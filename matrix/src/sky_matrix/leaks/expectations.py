@@ -11,11 +11,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
-FUNCTIONS = (
-    "read_last_n_lines", "hash_file", "find_free_port", "base36_encode", "format_float",
-    "truncate_long_string", "get_cpu_count", "get_mem_size_gb", "get_parallel_threads",
-    "is_process_alive", "get_max_workers_for_file_mounts", "estimate_fd_for_directory",
-)  # fmt: skip
+from sky_matrix.core.functions import SKY_RS_FUNCTIONS
+
 BACKENDS = ("rust", "python")
 # Detector test (module::function) -> the detector's name in the leak report.
 DETECTOR_TESTS: Dict[str, str] = {
@@ -27,7 +24,7 @@ DETECTOR_TESTS: Dict[str, str] = {
     "test_long_run::test_long_run": "long_run",
 }
 BUILD_TEST = "test_build::test_build_has_no_leak_canary"
-EXPECTED_TESTS = len(DETECTOR_TESTS) * len(FUNCTIONS) * len(BACKENDS) + 1
+EXPECTED_TESTS = len(DETECTOR_TESTS) * len(SKY_RS_FUNCTIONS) * len(BACKENDS) + 1
 
 
 @dataclasses.dataclass(frozen=True)

@@ -81,9 +81,14 @@ def _suite_env(venv: Path, cell_dir: Path) -> Dict[str, str]:
 
 def _facts(python: Path, suite: Path, env: Dict[str, str], label: str) -> expectations.Interpreter:
     proc = subprocess.run(
-        [str(python), "-c", FACTS_SCRIPT, str(suite)], env=env, capture_output=True,
-        text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=str(suite),
-    )  # fmt: skip
+        [str(python), "-c", FACTS_SCRIPT, str(suite)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        cwd=str(suite),
+    )
     if proc.returncode != 0:
         raise ProofError(f"cannot ask {label} about itself: {proc.stderr.strip()[-500:]}")
     data = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -137,9 +142,14 @@ def run_suite(
         with open(log_path, "wb") as out:
             try:
                 proc = subprocess.run(
-                    argv, cwd=str(scratch / "run"), env=env, stdout=out,
-                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=SUITE_TIMEOUT,
-                )  # fmt: skip
+                    argv,
+                    cwd=str(scratch / "run"),
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    timeout=SUITE_TIMEOUT,
+                )
             except subprocess.TimeoutExpired:
                 raise ProofError(
                     f"{interp.short}: the leaks suite ran past {SUITE_TIMEOUT:g} s; see {log_path}"
@@ -153,9 +163,14 @@ def run_suite(
         report_path = cell_dir / REPORT_NAME
         report = json.loads(report_path.read_text("utf-8")) if report_path.is_file() else {}
         return SuiteRun(
-            wheel, facts, expectations.read_junit(junit), report, proc.returncode, seconds,
+            wheel,
+            facts,
+            expectations.read_junit(junit),
+            report,
+            proc.returncode,
+            seconds,
             log_path,
-        )  # fmt: skip
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -194,9 +209,14 @@ def prove(
                 continue
             try:
                 run = run_suite(
-                    project_root, interp, wheel, name=f"{kind}-py{interp.short}",
-                    env_cache=env_cache, work_dir=work_dir, log=log,
-                )  # fmt: skip
+                    project_root,
+                    interp,
+                    wheel,
+                    name=f"{kind}-py{interp.short}",
+                    env_cache=env_cache,
+                    work_dir=work_dir,
+                    log=log,
+                )
             except ProofError as exc:
                 facts = expectations.Interpreter(interp.short, interp.debug, None)
                 empty = SuiteRun(wheel, facts, {}, {}, -1, 0.0, work_dir)

@@ -21,6 +21,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from sky_matrix.core.errors import UsageError
 from sky_matrix.core.model import Interpreter
+from sky_matrix.core.text import version_key
 
 # The interpreters a release must pass on; newer ones join when found.
 PLANNED = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
@@ -203,10 +204,6 @@ def describe(probe_result: Probe) -> Tuple[Optional[Interpreter], Optional[str]]
     return interp, None
 
 
-def _version_key(version: str) -> Tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
-
-
 def discover(
     *,
     explicit: Sequence[str] = (),
@@ -290,7 +287,7 @@ def _better(new: Interpreter, held: Interpreter) -> bool:
     new_rank, held_rank = SOURCE_RANK.get(new.source, 9), SOURCE_RANK.get(held.source, 9)
     if new_rank != held_rank:
         return new_rank < held_rank
-    return _version_key(new.version) > _version_key(held.version)
+    return version_key(new.version) > version_key(held.version)
 
 
 def planned_labels(found: Iterable[str]) -> List[str]:

@@ -45,9 +45,14 @@ class Selection:
     def narrowed(self) -> bool:
         """True when this selects part of the full matrix."""
         return bool(
-            self.suites or self.pythons or self.platforms or self.profiles or self.only
-            or self.cell_ids is not None or self.shard
-        )  # fmt: skip
+            self.suites
+            or self.pythons
+            or self.platforms
+            or self.profiles
+            or self.only
+            or self.cell_ids is not None
+            or self.shard
+        )
 
 
 def parse_shard(text: str) -> Tuple[int, int]:

@@ -13,6 +13,7 @@ import dataclasses
 import platform
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from sky_matrix.core.text import version_key
 from sky_matrix.signoff.context import Context, EvidenceError, read_json
 from sky_matrix.signoff.verdict import FAIL, INSUFFICIENT, NOT_VERIFIABLE, PASS, Outcome, missing
 
@@ -157,13 +158,9 @@ def matrix_pythons(ctx: Context) -> Outcome:
         return Outcome(
             INSUFFICIENT,
             f"no passing Linux {COMPAT_SUITE} cell for CPython {', '.join(absent)} "
-            f"(passing: {', '.join(sorted(passing, key=_version_key)) or 'none'})",
+            f"(passing: {', '.join(sorted(passing, key=version_key)) or 'none'})",
         )
     return Outcome(PASS, f"a passing Linux {COMPAT_SUITE} cell for each of {span}")
-
-
-def _version_key(version: str) -> Tuple[int, ...]:
-    return tuple(int(p) for p in version.split(".") if p.isdigit())
 
 
 def matrix_macos(ctx: Context) -> Outcome:

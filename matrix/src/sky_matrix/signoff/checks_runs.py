@@ -15,23 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List
 
+from sky_matrix.core.functions import SKY_RS_FUNCTIONS
 from sky_matrix.signoff.context import Context, EvidenceError, read_json
 from sky_matrix.signoff.verdict import FAIL, INSUFFICIENT, PASS, Outcome, missing
-
-SKY_RS_FUNCTIONS = (
-    "read_last_n_lines",
-    "hash_file",
-    "find_free_port",
-    "base36_encode",
-    "format_float",
-    "truncate_long_string",
-    "get_cpu_count",
-    "get_mem_size_gb",
-    "get_parallel_threads",
-    "is_process_alive",
-    "get_max_workers_for_file_mounts",
-    "estimate_fd_for_directory",
-)
 
 
 def _failing_parts(name: str, entry: Any) -> List[str]:

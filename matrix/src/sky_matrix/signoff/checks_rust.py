@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
-from sky_matrix.signoff.context import Context, EvidenceError, last_lines, read_json
+from sky_matrix.core.text import last_lines
+from sky_matrix.signoff.context import Context, EvidenceError, read_json
 from sky_matrix.signoff.verdict import FAIL, NOT_VERIFIABLE, PASS, Outcome, missing
 
 _FMT_DIFF = re.compile(r"^Diff in (.+?)(?::\d+:| at line \d+:)\s*$")
@@ -42,7 +43,7 @@ def cargo_fmt(ctx: Context) -> Outcome:
         }
     )
     if not files:
-        return Outcome(FAIL, f"cargo fmt --all --check failed: {last_lines(result.stderr)}")
+        return Outcome(FAIL, f"cargo fmt --all --check failed: {last_lines(result.stderr, 3)}")
     return Outcome(
         FAIL, f"cargo fmt --all --check: {len(files)} file(s) need formatting: {_shown_list(files)}"
     )
@@ -86,7 +87,7 @@ def cargo_clippy(ctx: Context) -> Outcome:
     if result.ok and not found:
         return Outcome(PASS, "cargo clippy --workspace --all-targets -- -D warnings: clean")
     if not found:
-        return Outcome(FAIL, f"cargo clippy failed: {last_lines(result.stderr)}")
+        return Outcome(FAIL, f"cargo clippy failed: {last_lines(result.stderr, 3)}")
     return Outcome(
         FAIL, f"cargo clippy -D warnings: {len(found)} finding(s): {_shown_list(found, 3)}"
     )
@@ -99,7 +100,7 @@ def release_warnings(ctx: Context) -> Outcome:
         return Outcome(FAIL, f"cargo build --release could not run: {result.error}")
     errors = sorted(set(_diagnostics(ctx, result.stdout, ("error",))))
     if not result.ok:
-        detail = _shown_list(errors, 2) if errors else last_lines(result.stderr)
+        detail = _shown_list(errors, 2) if errors else last_lines(result.stderr, 3)
         return Outcome(FAIL, f"cargo build --release failed: {detail}")
     warnings = sorted(set(_diagnostics(ctx, result.stdout, ("warning",))))
     if warnings:
@@ -122,7 +123,9 @@ def rust_tests(ctx: Context) -> Outcome:
     names = _TEST_FAILED.findall(result.stdout)
     if failed or not result.ok:
         if not failed and not names:
-            return Outcome(FAIL, f"cargo test failed to build or run: {last_lines(result.stderr)}")
+            return Outcome(
+                FAIL, f"cargo test failed to build or run: {last_lines(result.stderr, 3)}"
+            )
         return Outcome(
             FAIL, f"cargo test: {failed} failed ({_shown_list(names, 3)}), {passed} passed"
         )

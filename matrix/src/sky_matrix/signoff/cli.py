@@ -20,24 +20,13 @@ from typing import Any, Dict, List, Optional, Sequence
 from rich.console import Console
 from rich.markup import escape
 
+from sky_matrix.core.text import parse_duration
 from sky_matrix.signoff import checklist, render
 from sky_matrix.signoff.checks_release import project_version
 from sky_matrix.signoff.context import SOAK_REQUIRED_S, Context, EvidencePaths
 from sky_matrix.signoff.verdict import FAIL, ItemResult, Outcome
 
 _COLOURS = {"pass": "green", "fail": "red", "insufficient": "yellow", "not verifiable here": "cyan"}
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(text: str) -> float:
-    """`24h`, `90m`, `3600` (seconds) -> seconds."""
-    text = text.strip().lower()
-    try:
-        if text and text[-1] in _UNITS:
-            return float(text[:-1]) * _UNITS[text[-1]]
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 24h, 90m)") from None
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -52,31 +41,41 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         "--only", action="append", default=[], metavar="ITEM", help="decide only this item"
     )
     parser.add_argument(
-        "--matrix-report", action="append", type=Path, metavar="FILE",
+        "--matrix-report",
+        action="append",
+        type=Path,
+        metavar="FILE",
         help=f"matrix report(s) to read (default {defaults.matrix_reports[0]}); repeatable",
-    )  # fmt: skip
+    )
     parser.add_argument("--bench", type=Path, default=defaults.bench)
     parser.add_argument("--leaks", type=Path, default=defaults.leaks)
     parser.add_argument("--soak-dir", type=Path, default=defaults.soak_dir)
     parser.add_argument("--coverage-dir", type=Path, default=defaults.coverage_dir)
     parser.add_argument("--wheels", type=Path, default=defaults.wheels)
     parser.add_argument(
-        "--soak-required", type=parse_duration, default=SOAK_REQUIRED_S,
+        "--soak-required",
+        type=parse_duration,
+        default=SOAK_REQUIRED_S,
         help="soak duration a release needs (default 24h)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--allow-unverified", action="store_true",
+        "--allow-unverified",
+        action="store_true",
         help="exit 0 unless an item failed (insufficient / not verifiable items do not count)",
-    )  # fmt: skip
+    )
     return parser.parse_args(argv)
 
 
 def _commit(root: Path) -> Optional[str]:
     try:
         done = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=str(root), capture_output=True,
-            text=True, check=False, timeout=10,
-        )  # fmt: skip
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=str(root),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() or None
@@ -91,9 +90,14 @@ def decide(items: Sequence[checklist.Item], ctx: Context, console: Console) -> L
         except Exception as exc:  # a check that breaks must not hide the other items
             outcome = Outcome(FAIL, f"the check itself failed: {type(exc).__name__}: {exc}")
         result = ItemResult(
-            item.id, item.title, item.section, item.required, outcome.verdict, outcome.evidence,
+            item.id,
+            item.title,
+            item.section,
+            item.required,
+            outcome.verdict,
+            outcome.evidence,
             round(time.monotonic() - started, 2),
-        )  # fmt: skip
+        )
         results.append(result)
         colour = _COLOURS[result.verdict]
         console.print(

@@ -104,10 +104,5 @@ def read_json(path: Path, shown: str) -> Any:
         raise EvidenceError(f"{shown} is not valid JSON: {exc}") from None
 
 
-def last_lines(text: str, count: int = 3) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return " | ".join(lines[-count:])
-
-
 def existing(paths: List[Path]) -> List[Path]:
     return [p for p in paths if p.is_file()]

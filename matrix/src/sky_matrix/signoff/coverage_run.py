@@ -97,13 +97,23 @@ def python_tests(root: Path, out: Path, test_dirs: Sequence[str], env: Dict[str,
     env = dict(env, COVERAGE_FILE=str(out / ".coverage"))
     status = _run(
         [
-            sys.executable, "-m", "coverage", "run", "--branch", "--source=sky_rs",
-            "-m", "pytest", "-q", "-p", "no:cacheprovider",
-            f"--junitxml={out / 'python-junit.xml'}", *test_dirs,
+            sys.executable,
+            "-m",
+            "coverage",
+            "run",
+            "--branch",
+            "--source=sky_rs",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={out / 'python-junit.xml'}",
+            *test_dirs,
         ],
         root,
         env,
-    )  # fmt: skip
+    )
     report = _run(
         [sys.executable, "-m", "coverage", "json", "-o", str(out / "python.json")], root, env
     )

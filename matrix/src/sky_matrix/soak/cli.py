@@ -8,31 +8,13 @@ Rust backend, an existing samples file, no docker).
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from sky_matrix.core.text import parse_duration
+
 from . import driver as driver_module, results, series as series_module, workload as workload_module
-
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-
-
-def parse_duration(text: str) -> float:
-    """``90``, ``90s``, ``2m``, ``1.5h``, ``1h30m``, ``1d`` → seconds (> 0)."""
-    cleaned = text.strip().lower()
-    try:
-        seconds = float(cleaned)
-    except ValueError:
-        if not cleaned or _DURATION.sub("", cleaned):
-            raise argparse.ArgumentTypeError(
-                f"not a duration: {text!r} (e.g. 90s, 2m, 24h)"
-            ) from None
-        seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(cleaned))
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
-    return seconds
 
 
 def _positive(text: str) -> float:

@@ -18,22 +18,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import threading
 import uuid
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence
 
 from sky_matrix.build import manylinux_wheel, wheelhouses
 from sky_matrix.config import profiles
 from sky_matrix.core.model import Interpreter
-from sky_matrix.docker import images
-from sky_matrix.execute import container_cell
+from sky_matrix.docker import containers, images
+from sky_matrix.docker.containers import CONTAINER_ROOT, Mount
 
 from . import driver as driver_module, results
 
-SOAK_SRC = "/opt/sky-rs/soak-src"
+SOAK_SRC = f"{CONTAINER_ROOT}/soak-src"
 OUT = "/soak-out"
 WHEEL_ENV = "SKY_RS_WHEEL"
 REQUIREMENTS = "psutil\nhdrhistogram\n"
@@ -70,18 +69,7 @@ def find_wheel(args: argparse.Namespace) -> Path:
 
 
 def _run_in_image(tag: str) -> wheelhouses.ContainerRunner:
-    def run(wheelhouse: Path, argv: Sequence[str]) -> Tuple[int, str]:
-        cmd = [
-            "docker", "run", "--rm", "--network", "none",
-            "--mount", container_cell.bind_mount(wheelhouse.resolve(),
-                                             wheelhouses.CONTAINER_WHEELHOUSE,
-                                             read_only=True),
-            tag, *argv,
-        ]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        return proc.returncode, proc.stdout + proc.stderr
-
-    return run
+    return lambda wheelhouse, argv: containers.run_with_wheelhouse(tag, wheelhouse, argv)
 
 
 def driver_argv(args: argparse.Namespace, resume: bool) -> List[str]:
@@ -110,13 +98,13 @@ def container_script(
     interp: Interpreter, wheel_name: str, pip_wheel: str, soak_args: Sequence[str]
 ) -> str:
     """Shell run inside the image: venv, offline install, then the driver."""
-    house = wheelhouses.CONTAINER_WHEELHOUSE
+    house = containers.WHEELHOUSE_PATH
     quoted = " ".join("'" + a.replace("'", "'\\''") + "'" for a in soak_args)
     return (
         "set -e; "
         f"{interp.path} -m venv --without-pip /tmp/soak-venv; "
         f"/tmp/soak-venv/bin/python {house}/{pip_wheel}/pip install --quiet --no-index "
-        f"--find-links {house} -r {house}/requirements.txt /opt/sky-rs/wheel/{wheel_name}; "
+        f"--find-links {house} -r {house}/requirements.txt {containers.WHEEL_DIR}/{wheel_name}; "
         # The platform field of the header says where it really ran.
         f"exec /tmp/soak-venv/bin/python -m sky_matrix.soak {quoted}"
     )
@@ -169,23 +157,24 @@ def run(args: argparse.Namespace) -> int:
         return 2
     name = f"sky-rs-soak-{uuid.uuid4().hex[:12]}"
     mounts = [
-        (wheelhouse, wheelhouses.CONTAINER_WHEELHOUSE, True),
-        (wheel, f"/opt/sky-rs/wheel/{wheel.name}", True),
-        (project_root() / "matrix" / "src", SOAK_SRC, True),
-        (out_dir, OUT, False),
+        Mount(wheelhouse, containers.WHEELHOUSE_PATH),
+        containers.wheel_mount(wheel),
+        Mount(project_root() / "matrix" / "src", SOAK_SRC),
+        Mount(out_dir, OUT, read_only=False),
     ]
-    cmd = ["docker", "run", "--rm", "--name", name, "--init", "--network", "none",
-           "--user", "0:0" if user == "root" else str(profiles.UNPRIVILEGED_UID),
-           "--env", f"PYTHONPATH={SOAK_SRC}", "--env", f"SKY_RS_MATRIX_PROFILE={profile.name}",
-           "--workdir", "/tmp"]  # fmt: skip
-    for source, target, read_only in mounts:
-        cmd += [
-            "--mount",
-            container_cell.bind_mount(Path(source).resolve(), target, read_only=read_only),
-        ]
-    cmd += profile.run_args(docker_dir)
     script = container_script(interp, wheel.name, pip_wheel.name, driver_argv(args, resume))
-    cmd += [build.tag, "sh", "-c", script]
+    cmd = containers.run_argv(
+        build.tag,
+        ["sh", "-c", script],
+        name=name,
+        remove=True,
+        init=True,
+        user="0:0" if user == "root" else str(profiles.UNPRIVILEGED_UID),
+        workdir="/tmp",
+        env={"PYTHONPATH": SOAK_SRC, "SKY_RS_MATRIX_PROFILE": profile.name},
+        mounts=mounts,
+        extra=profile.run_args(docker_dir),
+    )
     _log(f"running in {build.tag} ({interp.path}, profile {profile.name}, as {user})")
     code = _follow(cmd, name, samples, args)
     if code != 0:
@@ -220,7 +209,7 @@ def _follow(cmd: List[str], name: str, samples: Path, args: argparse.Namespace) 
 
             requested = float(series.load(samples).header["config"]["duration_s"])
         progress = LiveProgress(requested)
-    proc = subprocess.Popen(cmd)
+    proc = containers.start(cmd)
     done = threading.Event()
 
     def tail() -> None:
@@ -246,7 +235,7 @@ def _follow(cmd: List[str], name: str, samples: Path, args: argparse.Namespace) 
         return proc.wait()
     except KeyboardInterrupt:
         # docker stop sends SIGTERM to the driver (via --init), which ends the segment cleanly.
-        subprocess.run(["docker", "stop", "--time", "30", name], capture_output=True)
+        containers.stop(name, grace=30)
         return proc.wait()
     finally:
         done.set()
