@@ -15,6 +15,7 @@ def _type_name(value: object) -> str:
 
 
 def _require_int(value: object, name: str) -> int:
+    """The exact ``int`` value of an ``int`` (``bool`` and subclasses included)."""
     if not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {_type_name(value)}")
     # int.__int__ copies the value of a subclass without calling its overrides.

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple, Union
 
 # FileDigest lives in its own module (the native module builds it without
 # importing the reference); it is re-exported here, where it always was.
-from ._digest import FileDigest
+from ._digest import FileDigest, _require_int, _type_name
 
 __all__ = [
     "FileDigest",
@@ -64,18 +64,6 @@ _BASE36_LEAF_DIGITS = 48
 
 
 # --------------------------------------------------------------------------- checks
-
-
-def _type_name(value: object) -> str:
-    return type(value).__name__
-
-
-def _require_int(value: object, name: str) -> int:
-    """The exact ``int`` value of an ``int`` (``bool`` and subclasses included)."""
-    if not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {_type_name(value)}")
-    # int.__int__ copies the value of a subclass without calling its overrides.
-    return int.__int__(value)
 
 
 def _require_str(value: object, name: str) -> None:
