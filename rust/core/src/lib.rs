@@ -2,7 +2,7 @@
 //!
 //! The PyO3 crate (`sky-rs-py`) only converts arguments, builds Python
 //! exceptions and releases the GIL around the calls into this crate. The
-//! binding contract is `shared/spec/functions.md`; the points it leaves open
+//! binding contract is `docs/functions.md`; the points it leaves open
 //! are fixed in `docs/internals.md`.
 
 // Strings.
