@@ -23,7 +23,7 @@ import re
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from sky_matrix.build.manylinux_wheel import wheel_tags
 
@@ -283,26 +283,7 @@ def macho_summary(facts: Dict[str, Any]) -> str:
 
 def check_macho(wheel: Path, platform: ReleasePlatform) -> Result:
     """Every compiled module of a macOS wheel: architecture, minos, dylibs, Python lookups."""
-    try:
-        modules = extension_modules(wheel)
-    except (OSError, zipfile.BadZipFile) as exc:
-        return {"ok": False, "summary": f"unreadable wheel: {exc}"}
-    if not modules:
-        return {"ok": False, "summary": "no compiled module in the wheel"}
-    problems: List[str] = []
-    described: Dict[str, Any] = {}
-    for name, data in modules:
-        try:
-            facts = macho_facts(data)
-        except ImportError:
-            return {"ok": False, "summary": "lief is not installed (pip install lief)"}
-        except ValueError as exc:
-            problems.append(f"{name}: {exc}")
-            continue
-        described[name] = facts
-        problems += [f"{name}: {p}" for p in judge_macho(facts, platform)]
-    summary = "; ".join(f"{n}: {macho_summary(f)}" for n, f in described.items())
-    return _result(problems, summary, modules=described)
+    return _check_modules(wheel, platform, macho_facts, judge_macho, macho_summary, "lief")
 
 
 # ----------------------------------------------------------------------------- ELF
@@ -344,6 +325,23 @@ def judge_elf(facts: Dict[str, Any], platform: ReleasePlatform) -> List[str]:
 
 
 def check_elf(wheel: Path, platform: ReleasePlatform) -> Result:
+    """Every compiled module of a Linux wheel: ELF class, machine, needed libraries."""
+    return _check_modules(wheel, platform, elf_facts, judge_elf, _elf_summary, "pyelftools")
+
+
+def _elf_summary(facts: Dict[str, Any]) -> str:
+    return f"ELF{facts['class']} {facts['machine']}, needs {' '.join(facts['needed']) or 'nothing'}"
+
+
+def _check_modules(
+    wheel: Path,
+    platform: ReleasePlatform,
+    read_facts: Callable[[bytes], Dict[str, Any]],
+    judge: Callable[[Dict[str, Any], ReleasePlatform], List[str]],
+    describe: Callable[[Dict[str, Any]], str],
+    reader: str,
+) -> Result:
+    """Read and judge each compiled module of `wheel` with one binary format's functions."""
     try:
         modules = extension_modules(wheel)
     except (OSError, zipfile.BadZipFile) as exc:
@@ -354,16 +352,13 @@ def check_elf(wheel: Path, platform: ReleasePlatform) -> Result:
     described: Dict[str, Any] = {}
     for name, data in modules:
         try:
-            facts = elf_facts(data)
+            facts = read_facts(data)
         except ImportError:
-            return {"ok": False, "summary": "pyelftools is not installed (pip install pyelftools)"}
+            return {"ok": False, "summary": f"{reader} is not installed (pip install {reader})"}
         except ValueError as exc:
             problems.append(f"{name}: {exc}")
             continue
         described[name] = facts
-        problems += [f"{name}: {p}" for p in judge_elf(facts, platform)]
-    summary = "; ".join(
-        f"{n}: ELF{f['class']} {f['machine']}, needs {' '.join(f['needed']) or 'nothing'}"
-        for n, f in described.items()
-    )
+        problems += [f"{name}: {p}" for p in judge(facts, platform)]
+    summary = "; ".join(f"{n}: {describe(f)}" for n, f in described.items())
     return _result(problems, summary, modules=described)
