@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, List
@@ -21,8 +22,10 @@ import pytest
 from matrix_helpers import make_fake_wheel, project_root, run_args
 from test_hygiene import RUNNER, RUNNER_SRC
 
+from sky_matrix.core.model import RunPaths
 from sky_matrix.docker import images
 from sky_matrix.execute.container_cell import CELL_LABEL, RUN_LABEL
+from sky_matrix.execute.context import RunContext, RunStopped
 
 IMAGE = "bookworm"  # the smallest image whose glibc takes a manylinux_2_17 wheel
 
@@ -196,3 +199,23 @@ def test_sigterm_during_a_container_cell_removes_its_container(
     assert by_platform["host"]["verdict"] == "pass"
     assert by_platform[f"docker:{IMAGE}"]["verdict"] == "interrupted"
     assert _docker_ps(f"{RUN_LABEL}={data['run']['id']}") == []
+
+
+def test_a_cell_thread_that_asks_for_scratch_space_after_the_run_ended_gets_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cell still winding down after an interrupt must not make the removed scratch root
+    again (it was once left behind under load)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ctx = RunContext(
+        project_root=tmp_path, paths=RunPaths(tmp_path / "report"),
+        requirements=tmp_path / "requirements.txt", env_cache=tmp_path / "envs",
+        run_id="r", log=lambda _msg: None,
+    )  # fmt: skip
+    root = ctx.scratch_dir()
+    (root / "cell-venv").mkdir()
+    ctx.close_scratch()
+    assert not root.exists()
+    with pytest.raises(RunStopped):
+        ctx.scratch_dir()
+    assert list(tmp_path.glob("sky-matrix-*")) == []

@@ -400,8 +400,7 @@ def _run_cells(
     except KeyboardInterrupt as exc:
         return _interrupted(exc, args, planned, ctx, started, jobs, cores, err)
     finally:
-        if ctx.scratch_root is not None and not ctx.keep_workdirs:
-            shutil.rmtree(ctx.scratch_root, ignore_errors=True)
+        ctx.close_scratch()
     run_meta = run_metadata(args, planned, ctx, started, jobs, cores)
     first_tests = [r.extra["first_test_at"] for r in results if "first_test_at" in r.extra]
     run_meta["first_test_after"] = round(min(first_tests) - started, 2) if first_tests else None

@@ -54,6 +54,11 @@ def base_env_key(interp: Interpreter, requirements_text: str) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
+# A guard against a hung interpreter, not a speed limit: `-m venv` runs ensurepip, which took
+# over 300 s on 2 cores at a load average of 30 (the first limit killed the preparation there).
+VENV_TIMEOUT = 1800.0
+
+
 def base_env_dir(cache_dir: Path, interp: Interpreter, requirements_text: str) -> Path:
     return cache_dir / f"py{interp.short}-{base_env_key(interp, requirements_text)}"
 
@@ -98,7 +103,9 @@ def ensure_base_env(
             return BaseEnv(path, site_dirs, True, time.monotonic() - started)
         shutil.rmtree(path, ignore_errors=True)
         log(f"env: creating the test environment for {interp.short} ({path.name})")
-        _run_step([interp.path, "-m", "venv", str(path)], f"python {interp.short} -m venv", 300)
+        _run_step(
+            [interp.path, "-m", "venv", str(path)], f"python {interp.short} -m venv", VENV_TIMEOUT
+        )
         python = venv_python(path)
         _run_step(
             [str(python), "-m", "pip", "install", *PIP_QUIET, "-r", str(requirements)],
@@ -132,7 +139,7 @@ def make_cell_env(interp: Interpreter, base: BaseEnv, dest: Path, wheel: Path) -
     _run_step(
         [interp.path, "-m", "venv", "--without-pip", str(dest)],
         f"python {interp.short} -m venv (cell)",
-        300,
+        VENV_TIMEOUT,
     )
     python = venv_python(dest)
     own_sites = _site_dirs(python)

@@ -26,6 +26,10 @@ from sky_matrix.plan.planner import matches
 PLUGIN_SOURCE = Path(__file__).with_name("cell_plugin") / "conftest.py"
 
 
+class RunStopped(RuntimeError):
+    """Work asked for after the run ended (a cell thread still winding down after an interrupt)."""
+
+
 @dataclasses.dataclass
 class RunContext:
     project_root: Path
@@ -51,6 +55,7 @@ class RunContext:
     # The signal that stopped the run (RunInterrupted), once it came: every cell process is
     # killed, and one registered afterwards is killed at once.
     interrupted: Optional[int] = None
+    _scratch_closed: bool = False
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     _procs: Set[subprocess.Popen] = dataclasses.field(default_factory=set)  # type: ignore[type-arg]
 
@@ -126,10 +131,24 @@ class RunContext:
         return None
 
     def scratch_dir(self) -> Path:
-        if self.scratch_root is None:
-            self.scratch_root = Path(tempfile.mkdtemp(prefix="sky-matrix-"))
-        self.scratch_root.mkdir(parents=True, exist_ok=True)
-        return self.scratch_root
+        """The run's scratch root (venvs, staged suites), made on first use. Once the run has
+        removed it (`close_scratch`), a late cell thread gets an error instead of making it
+        again: an interrupted run must leave nothing behind."""
+        with self._lock:
+            if self._scratch_closed:
+                raise RunStopped("the run is over: its scratch space is gone")
+            if self.scratch_root is None:
+                self.scratch_root = Path(tempfile.mkdtemp(prefix="sky-matrix-"))
+            self.scratch_root.mkdir(parents=True, exist_ok=True)
+            return self.scratch_root
+
+    def close_scratch(self) -> None:
+        """Remove the scratch root (unless the workdirs are kept) and refuse to make it again."""
+        with self._lock:
+            self._scratch_closed = True
+            root = self.scratch_root
+        if root is not None and not self.keep_workdirs:
+            shutil.rmtree(root, ignore_errors=True)
 
     def fresh_cell_dir(self, cell: Cell) -> Path:
         """The cell's report folder, emptied of an earlier run's files but its result.json."""
