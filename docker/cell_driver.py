@@ -4,8 +4,9 @@
 
 Starts as root, does the root-only set-up the profile asks for (remount /proc with hidepid=2),
 then runs everything else as the cell's user: copy the read-only suite to a temporary working
-directory, make a fresh venv, install the wheel and the test dependencies with `--no-index`
-from the mounted wheelhouse, run pytest, then ask the installed sky_rs which backend it runs.
+directory, make a fresh venv layered on the mounted prepared test environment (or, without one,
+install the test dependencies into it), install the wheel with `--no-index` from the mounted
+wheelhouse, run pytest, then ask the installed sky_rs which backend it runs.
 Writes into /cell: `driver.json` (what happened, per stage), `sky-rs-info.json`, and whatever
 the suite left in $SKY_RS_MATRIX_CELL_DIR (the JUnit XML, stats files).
 
@@ -134,11 +135,25 @@ class Cell:
         pip_wheels = sorted(n for n in os.listdir(wheelhouse) if n.startswith("pip-"))
         if not pip_wheels:
             return self.fail("install", "no pip wheel in the wheelhouse")
+        base_sites = config.get("test_env_site_dirs") or []
+        if base_sites:
+            # The test dependencies are in the prepared environment (read-only): layer it, as
+            # the host cells do, with addsitedir so that its .pth files run too.
+            own_site = self.own_site_packages(venv_python, work)
+            if own_site is None:
+                return self.fail("install", "the new venv has no site-packages directory")
+            pth = os.path.join(own_site, "_sky_matrix_base.pth")
+            with open(pth, "w") as handle:
+                handle.writelines(f"import site; site.addsitedir({d!r})\n" for d in base_sites)
+            os.chown(pth, self.uid, self.gid)
+            what = ["--no-deps", config["wheel"]]
+        else:
+            what = ["-r", os.path.join(wheelhouse, "requirements.txt"), config["wheel"]]
         # pip runs from its wheel: the venv needs no pip of its own and no ensurepip.
         code = self.run(
             [venv_python, os.path.join(wheelhouse, pip_wheels[-1], "pip"), "install",
              "--no-index", "--find-links", wheelhouse, "--progress-bar", "off", "--no-color",
-             "-r", os.path.join(wheelhouse, "requirements.txt"), config["wheel"]],
+             "--disable-pip-version-check", *what],
             work,
         ).returncode  # fmt: skip
         if code != 0:
@@ -160,6 +175,14 @@ class Cell:
         self.result["ok"] = code == 0
         self.collect(out)
         self.write_info(venv_python, work)
+
+    def own_site_packages(self, venv_python, work):
+        proc = self.run(
+            [venv_python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            work, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        path = proc.stdout.strip()
+        return path if proc.returncode == 0 and os.path.isdir(path) else None
 
     def collect(self, out):
         """Copy the suite's outputs to /cell."""

@@ -15,7 +15,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import pytest
 
-from sky_matrix.build import wheelhouses
+from sky_matrix.build import container_envs, wheelhouses
 from sky_matrix.build.manylinux_wheel import (
     ContainerWheelError,
     check_auditwheel,
@@ -177,9 +177,31 @@ def test_cell_config_for_the_driver(tmp_path: Path) -> None:
         "hidepid": True,
         "wheel": f"/opt/sky-rs/wheel/{WHEEL_2_17}",
         "wheelhouse": "/opt/sky-rs/wheelhouse",
+        "test_env_site_dirs": [],
         "suite": "/opt/sky-rs/suite",
         "pytest_args": ["-x"],
     }
+    site = "/opt/sky-rs/test-env/lib/python3.14d/site-packages"
+    layered = cell_config(
+        SID_314D, "sky", PROFILES["hidepid"], tmp_path / WHEEL_2_17, ["-x"], [site]
+    )
+    assert layered["test_env_site_dirs"] == [site]
+
+
+def test_a_prepared_test_environment_is_mounted_read_only(tmp_path: Path) -> None:
+    cell = Cell("3.14d", "docker:sid", "parity", "default")
+    args = docker_run_args(
+        name="sky-rs-x", cell=cell, interp=SID_314D, image_tag="sky-rs-matrix/sid:0123",
+        profile=PROFILES["default"], user="root", docker_dir=tmp_path / "docker",
+        wheel=tmp_path / WHEEL_2_17, wheelhouse=tmp_path / "wh", suite_dir=tmp_path / "run",
+        cell_dir=tmp_path / "cell", test_env=tmp_path / "env",
+    )  # fmt: skip
+    assert f"type=bind,source={tmp_path / 'env'},target=/opt/sky-rs/test-env,readonly" in _values(
+        args, "--mount"
+    )
+    assert not any(
+        "test-env" in m for m in _values(_run_args("default", "parity", tmp_path), "--mount")
+    )
 
 
 def test_wheel_fits_image() -> None:
@@ -378,6 +400,16 @@ def test_wheel_problems_fail_before_any_container(
     assert "needs glibc 2.34 but the image has 2.31" in (result.reason or "")
 
 
+def _fake_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A wheelhouse with a pip wheel and a prepared test environment, without docker."""
+    house = tmp_path / "wh"
+    house.mkdir(exist_ok=True)
+    (house / "pip-24.0-py3-none-any.whl").write_bytes(b"")
+    monkeypatch.setattr(wheelhouses, "ensure_wheelhouse", lambda *a, **k: house)
+    site = "/opt/sky-rs/test-env/lib/python3.14/site-packages"
+    monkeypatch.setattr(container_envs, "ensure_container_env", lambda *a, **k: ([site], True, 0.0))
+
+
 @pytest.mark.usefixtures("docker_up")
 def test_docker_refusing_a_profile_flag_skips_the_cell(
     monkeypatch: pytest.MonkeyPatch, cell_inputs: Dict[str, object], tmp_path: Path
@@ -393,7 +425,7 @@ def test_docker_refusing_a_profile_flag_skips_the_cell(
         return 125, False, None
 
     monkeypatch.setattr(container_cell, "_run_container", refused)
-    monkeypatch.setattr(wheelhouses, "ensure_wheelhouse", lambda *a, **k: tmp_path / "wh")
+    _fake_environment(monkeypatch, tmp_path)
     monkeypatch.setattr(containers, "docker", lambda args, timeout=0: (0, ""))  # plain run works
     cell = Cell("3.14d", "docker:sid", "cgroup", "cpus-1.5")
     result = _run(cell, SID_314D, _build(), cell_inputs)
@@ -432,7 +464,7 @@ def test_a_finished_container_is_read_back(
         return 1, False, {"ExitCode": 1, "OOMKilled": False}
 
     monkeypatch.setattr(container_cell, "_run_container", finished)
-    monkeypatch.setattr(wheelhouses, "ensure_wheelhouse", lambda *a, **k: tmp_path / "wh")
+    _fake_environment(monkeypatch, tmp_path)
     result = _run(Cell("3.14d", "docker:sid", "eperm", "hidepid"), SID_314D, _build(), cell_inputs)
     assert result.verdict == "fail"
     assert result.reason.startswith("1 failed, 0 errors of 4 tests")
@@ -445,6 +477,8 @@ def test_a_finished_container_is_read_back(
     assert result.log_tail and "FAILED tests/compat/eperm/test_x.py::test_y" in result.log_tail
     config = (cell_dir / "cell.json").read_text()
     assert '"hidepid": true' in config and '"pytest_args": ["tests/compat/eperm"]' in config
+    assert '"test_env_site_dirs": ["/opt/sky-rs/test-env/lib/python3.14/site-packages"]' in config
+    assert result.extra["test_env"]["reused"] is True
 
 
 # ---------------------------------------------------------------- the wheelhouse

@@ -129,6 +129,20 @@ def run_with_wheelhouse(
     return run(run_argv(image, argv, remove=True, mounts=mounts), timeout)
 
 
+def run_building_env(
+    image: str,
+    wheelhouse: Path,
+    env_dir: Path,
+    env_path: str,
+    argv: Sequence[str],
+    timeout: float = 1800,
+) -> Tuple[int, str]:
+    """`argv` in `image` with the wheelhouse mounted and `env_dir` writable at `env_path`:
+    build/container_envs' builder (a prepared test environment is made inside the image)."""
+    mounts = [Mount(wheelhouse, WHEELHOUSE_PATH), Mount(env_dir, env_path, read_only=False)]
+    return run(run_argv(image, argv, remove=True, mounts=mounts), timeout)
+
+
 def state(name: str) -> Optional[Dict[str, Any]]:
     """`docker inspect`'s State of a container (ExitCode, OOMKilled, ...), None when unknown."""
     code, out = docker(["inspect", "--format", "{{json .State}}", name])

@@ -2,8 +2,10 @@
 
 The container starts as root with no network; `docker/cell_driver.py` (mounted read-only) does
 any root-only set-up of the profile, then as the cell's user copies the read-only suite to a
-temporary directory, makes a fresh venv, installs the wheel and the test dependencies
-`--no-index` from the host's wheelhouse, and runs pytest. Results (driver.json, JUnit XML, the
+temporary directory, makes a fresh venv layered on the image's prepared test environment
+(`build/container_envs.py`: the test dependencies, installed once per image and interpreter from
+the host's wheelhouse and mounted read-only), installs the wheel into it `--no-index`, and runs
+pytest. Results (driver.json, JUnit XML, the
 suite's stats files) come back through the mounted cell directory; the log is the container's
 output. A container that crashes, hangs (`docker kill` at the wall-clock limit) or is OOM-killed
 (`docker inspect` State.OOMKilled) is that cell's failure, with the reason.
@@ -21,7 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from sky_matrix.build import wheelhouses
+from sky_matrix.build import container_envs, wheelhouses
 from sky_matrix.build.manylinux_wheel import wheel_glibc
 from sky_matrix.config.profiles import PROFILES, Profile
 from sky_matrix.core.model import Cell, CellResult, Interpreter
@@ -58,15 +60,25 @@ def container_name(cell: Cell) -> str:
 
 
 def cell_config(
-    interp: Interpreter, user: str, profile: Profile, wheel: Path, pytest_args: Sequence[str]
+    interp: Interpreter,
+    user: str,
+    profile: Profile,
+    wheel: Path,
+    pytest_args: Sequence[str],
+    test_env_site_dirs: Sequence[str] = (),
 ) -> Dict[str, Any]:
-    """The driver's instructions (written to the cell directory as cell.json)."""
+    """The driver's instructions (written to the cell directory as cell.json).
+
+    With `test_env_site_dirs` (the prepared environment mounted at CONTAINER_ENV_PATH), the
+    driver layers its fresh venv on them and installs only the wheel; without, it installs the
+    test requirements from the wheelhouse too."""
     return {
         "python": interp.path,
         "user": user,
         "hidepid": profile.hidepid,
         "wheel": containers.wheel_path(wheel),
         "wheelhouse": containers.WHEELHOUSE_PATH,
+        "test_env_site_dirs": list(test_env_site_dirs),
         "suite": SUITE_PATH,
         "pytest_args": list(pytest_args),
     }
@@ -86,6 +98,7 @@ def docker_run_args(
     suite_dir: Path,
     cell_dir: Path,
     run_id: Optional[str] = None,
+    test_env: Optional[Path] = None,
 ) -> List[str]:
     """The whole `docker run` command of one cell."""
     mounts = [
@@ -93,6 +106,7 @@ def docker_run_args(
         Mount(suite_dir, SUITE_PATH),
         containers.wheel_mount(wheel),
         Mount(wheelhouse, containers.WHEELHOUSE_PATH),
+        *([Mount(test_env, container_envs.CONTAINER_ENV_PATH)] if test_env else []),
         Mount(cell_dir, CELL_PATH, read_only=False),
     ]
     return containers.run_argv(
@@ -300,14 +314,35 @@ def run_cell(
         result.extra["left_out_requirements"] = left_out
         note("test requirements left out (no wheel for this interpreter): " + "; ".join(left_out))
 
+    pip_wheel = wheelhouses.find_pip_wheel(wheelhouse)
+    if pip_wheel is None:
+        return finish("error", f"wheelhouse {wheelhouse} has no pip wheel")
+    t_env = time.monotonic()
+    test_env = container_envs.env_dir(
+        wheelhouses.cache_root(), image.name, image.tag, interp, wheelhouse
+    )
+    try:
+        site_dirs, reused, _seconds = container_envs.ensure_container_env(
+            test_env, interp, containers.WHEELHOUSE_PATH, pip_wheel.name,
+            lambda env, argv: containers.run_building_env(
+                image.tag or "", wheelhouse, env, container_envs.CONTAINER_ENV_PATH, argv
+            ),
+            log=note,
+        )  # fmt: skip
+    except container_envs.ContainerEnvError as exc:
+        return finish("error", f"test environment: {exc}")
+    result.durations["test_env"] = round(time.monotonic() - t_env, 3)
+    result.extra["test_env"] = {"path": str(test_env), "reused": reused}
+
     (cell_dir / CONFIG_FILE).write_text(
-        json.dumps(cell_config(interp, user, profile, wheel, test_args)), encoding="utf-8"
+        json.dumps(cell_config(interp, user, profile, wheel, test_args, site_dirs)),
+        encoding="utf-8",
     )
     name = container_name(cell)
     argv = docker_run_args(
         name=name, cell=cell, interp=interp, image_tag=image.tag, profile=profile, user=user,
         docker_dir=docker_dir, wheel=wheel, wheelhouse=wheelhouse, suite_dir=run_dir,
-        cell_dir=cell_dir, run_id=run_id,
+        cell_dir=cell_dir, run_id=run_id, test_env=test_env,
     )  # fmt: skip
     result.extra.update(container=name, user=user, docker_args=list(profile.docker_args))
     note("$ " + " ".join(argv) + "\n")
