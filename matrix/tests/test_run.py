@@ -58,6 +58,9 @@ def test_crashes_fail_their_cells_and_rerun_failed_reruns_only_them(
     assert stability["extra"]["sky_rs_file"].endswith("site-packages/sky_rs/__init__.py")
     assert stability["extra"]["env_cached"] is True
     assert stability["extra"]["first_test_after"] > 0  # measured from the cell's start
+    cpu = stability["extra"]["cpu"]  # what the scheduler places the cell by next time
+    assert cpu["cpu_seconds"] > 0 and cpu["wall_seconds"] > 0
+    assert cpu["cores"] == pytest.approx(cpu["cpu_seconds"] / cpu["wall_seconds"], abs=1e-3)
     for suite, cell in by_suite.items():
         assert (report / "cells" / cell["id"] / "result.json").is_file(), suite
         assert Path(cell["log_path"]).is_file()

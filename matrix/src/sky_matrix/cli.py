@@ -27,7 +27,7 @@ from sky_matrix.core.model import CellResult, RunPaths
 from sky_matrix.execute import staging
 from sky_matrix.execute.context import RunContext
 from sky_matrix.execute.platforms import RunnablePlatform, host_and_docker_platforms, runnable
-from sky_matrix.execute.scheduler import execute
+from sky_matrix.execute.scheduler import cpu_costs, execute
 from sky_matrix.plan.discovery import Discovery, discover
 from sky_matrix.plan.planner import (
     PlannedCell,
@@ -44,6 +44,8 @@ from sky_matrix.report.progress import LiveProgress, make_console
 COMMANDS = ("run", "build", "pytest")
 CANARIES = ("segfault", "hang", "oom", "abort")
 REQUIREMENTS = Path("tests/requirements.txt")
+# Threads for cells; the CPU budget, not this, keeps the cores from being oversubscribed.
+JOBS_PER_CORE = 3
 
 
 def find_project_root(start: Path) -> Path:
@@ -108,7 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="build the wheel, test environments and images of the selection; run no cell",
     )
-    run.add_argument("-j", "--jobs", type=int, help="cells at once (default: number of cores)")
+    run.add_argument(
+        "-j", "--jobs", type=int,
+        help="at most this many cells at once (default: 3 x cores); within it, cells start"
+        " while their CPU use measured in the last run fits the cores",
+    )  # fmt: skip
     run.add_argument("--cell-timeout", type=float, help="wall-clock limit per cell, seconds")
     run.add_argument("--test-timeout", type=float, help="pytest-timeout per test, seconds")
     run.add_argument(
@@ -376,18 +382,19 @@ def _run_cells(
         archive_previous(paths)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cores = cores or 1
-    jobs = args.jobs or cores
+    jobs = args.jobs or JOBS_PER_CORE * cores
     if jobs < 1:
         raise UsageError("-j must be at least 1")
+    costs = cpu_costs(history, planned.cells, cores)
     err.print(
-        f"matrix: {len(planned.cells)} cells, {jobs} at once on {cores} cores;"
-        f" report in {paths.report_dir}"
+        f"matrix: {len(planned.cells)} cells, up to {jobs} at once as their measured CPU use"
+        f" fits {cores} cores; report in {paths.report_dir}"
     )
     estimates = progress.Estimates.from_report(history)
     try:
         with LiveProgress(
             err, total=len(planned.cells), cells=[p.cell for p in planned.cells],
-            estimates=estimates, jobs=jobs,
+            estimates=estimates, jobs=min(jobs, cores),
         ) as live:  # fmt: skip
             results = execute(
                 ctx,
@@ -396,6 +403,7 @@ def _run_cells(
                 cores=cores,
                 observer=live,
                 write_result=lambda result: store.write_result(paths, result),
+                costs=costs,
             )
     except KeyboardInterrupt as exc:
         return _interrupted(exc, args, planned, ctx, started, jobs, cores, err)

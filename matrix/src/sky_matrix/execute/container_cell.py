@@ -45,7 +45,10 @@ DRIVER_RESULT = "driver.json"
 INFO_FILE = "sky-rs-info.json"
 JUNIT_FILE = "junit.xml"
 # Files a previous run of the same cell may have left; removed before the container starts.
-CELL_OUTPUTS = (LOG_FILE, CONFIG_FILE, DRIVER_RESULT, INFO_FILE, JUNIT_FILE, "first-test")
+CELL_OUTPUTS = (
+    LOG_FILE, CONFIG_FILE, DRIVER_RESULT, INFO_FILE, JUNIT_FILE, "first-test",
+    outcome.CPU_USAGE_FILE,
+)  # fmt: skip
 
 KILL_WAIT = 60.0  # seconds docker gets to report a killed container
 
@@ -368,6 +371,9 @@ def run_cell(
     result.counts = counts
     for key, value in ((driver or {}).get("durations") or {}).items():
         result.durations[key] = value
+    cpu = outcome.read_cpu_usage(cell_dir)
+    if cpu is not None:
+        result.extra["cpu"] = cpu
     info = _read_json(cell_dir / INFO_FILE)
     result.stats = {
         "backend_info": (info or {}).get("backend_info"),

@@ -209,6 +209,9 @@ def run_host_cell(cell: Cell, interp: Interpreter, ctx: RunContext, workers: int
                 returncode, timed_out=timed_out, wall_limit=limit, counts=counts,
                 log_text=log_text,
             )  # fmt: skip
+            cpu = outcome.read_cpu_usage(cell_dir)
+            if cpu is not None:
+                result.extra["cpu"] = cpu
             first = _read_first_test(cell_dir)
             if first is not None:
                 result.extra["first_test_at"] = first

@@ -130,6 +130,21 @@ def read_counts(path: Path) -> Optional[Dict[str, int]]:
     return counts
 
 
+CPU_USAGE_FILE = "cpu-usage.json"  # written by the cell plugin at the end of pytest
+
+
+def read_cpu_usage(cell_dir: Path) -> Optional[Dict[str, float]]:
+    """{"cpu_seconds", "wall_seconds", "cores"}: how busy the cell kept the CPU, if recorded."""
+    try:
+        data = json.loads((cell_dir / CPU_USAGE_FILE).read_text(encoding="utf-8"))
+        cpu, wall = float(data["cpu_seconds"]), float(data["wall_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if wall <= 0 or cpu < 0:
+        return None
+    return {"cpu_seconds": cpu, "wall_seconds": wall, "cores": round(cpu / wall, 3)}
+
+
 def merge_suite_stats(cell_dir: Path) -> Optional[Dict[str, Any]]:
     """Sum the `sky_rs.stats()` that each process of the suite left behind."""
     parts = []

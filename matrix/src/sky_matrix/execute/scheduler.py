@@ -1,6 +1,10 @@
 """Running the selected cells in parallel and recording each result as it ends.
 
-`execute` schedules the cells over `-j` workers, sharing one `RunContext`. A cell that
+`execute` schedules the cells over at most `-j` threads, sharing one `RunContext`, and by
+measured CPU use (`CpuBudget`): a cell starts while the cores that the cells already running
+kept busy in the last run, plus its own, fit in the machine's cores. So cells that mostly wait
+(a soak's sleeps, subprocess exits, emulated containers' I/O) run beside CPU-heavy ones instead
+of taking a core each; a cell never run before counts as one core. A cell that
 crashes, hangs or raises inside the runner is recorded as failed and the others go on;
 each result is handed to `write_result` (the report store) the moment its cell ends.
 
@@ -17,7 +21,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Callable, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set
 
 from sky_matrix.core.errors import UsageError, signal_name
 from sky_matrix.core.events import Observer
@@ -34,6 +38,65 @@ def _planned_result(planned: PlannedCell, verdict: str, reason: str) -> CellResu
 
 
 STOP_GRACE = 120.0  # seconds the running cells get to end once killed
+# A cell's cost in cores: what it kept busy in the last run, within these bounds. The floor
+# keeps a cell that only waited from counting as free (its next run may not wait as much).
+MIN_CELL_COST = 0.25
+UNKNOWN_CELL_COST = 1.0
+
+
+class CpuBudget:
+    """Cells start while the cores they are expected to keep busy fit in `capacity`; when
+    nothing runs, any cell may start (one heavier than the machine still runs, alone)."""
+
+    def __init__(self, capacity: float) -> None:
+        self.capacity = capacity
+        self.used = 0.0
+        self.running = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, cost: float, stopped: Callable[[], bool]) -> bool:
+        """Wait for room for `cost`; False (nothing taken) when `stopped()` says the run ended."""
+        with self._cond:
+            while self.running and self.used + cost > self.capacity + 1e-9:
+                if stopped():
+                    return False
+                self._cond.wait(timeout=1.0)
+            if stopped():
+                return False
+            self.used += cost
+            self.running += 1
+            return True
+
+    def release(self, cost: float) -> None:
+        with self._cond:
+            self.used = max(0.0, self.used - cost)
+            self.running -= 1
+            self._cond.notify_all()
+
+
+def cpu_costs(
+    history: Optional[Mapping[str, Any]], cells: Sequence[PlannedCell], cores: int
+) -> Dict[str, float]:
+    """Each cell's expected cores from the last report: its own measured use, else its suite's
+    mean, else one core; bounded to [MIN_CELL_COST, cores]."""
+    measured: Dict[str, float] = {}
+    by_suite: Dict[str, List[float]] = {}
+    for record in (history or {}).get("cells") or []:
+        if not isinstance(record, Mapping) or record.get("verdict") == "interrupted":
+            continue
+        cpu = (record.get("extra") or {}).get("cpu") or {}
+        used = cpu.get("cores") if isinstance(cpu, Mapping) else None
+        if not isinstance(used, (int, float)) or not isinstance(record.get("id"), str):
+            continue
+        measured[record["id"]] = float(used)
+        by_suite.setdefault(str((record.get("cell") or {}).get("suite")), []).append(float(used))
+    costs: Dict[str, float] = {}
+    for planned in cells:
+        cell = planned.cell
+        suite = by_suite.get(cell.suite)
+        cost = measured.get(cell.id, sum(suite) / len(suite) if suite else UNKNOWN_CELL_COST)
+        costs[cell.id] = min(float(cores), max(MIN_CELL_COST, cost))
+    return costs
 
 
 def interrupted_result(result: CellResult, signum: int) -> CellResult:
@@ -56,8 +119,12 @@ def execute(
     cores: int,
     observer: Observer,
     write_result: Callable[[CellResult], object],
+    costs: Optional[Mapping[str, float]] = None,
 ) -> List[CellResult]:
     """Run `cells`; every result went through `write_result` when this returns (or raises).
+
+    At most `jobs` cells run at once, and only as many as `costs` (cell id -> cores, see
+    `cpu_costs`; one core each when not given) fit in `cores`.
 
     `write_result` may raise `UsageError` (the report folder is not writable): the run stops.
     """
@@ -65,6 +132,7 @@ def execute(
     results_lock = threading.Lock()
     abort: List[BaseException] = []
     running = [0]
+    budget = CpuBudget(float(cores))
 
     def record(planned: PlannedCell, result: CellResult) -> None:
         result.required = planned.required
@@ -130,8 +198,9 @@ def execute(
             if slot.interpreter is None:
                 record(planned, _planned_result(planned, "skipped", slot.missing or "not found"))
                 return
-        if ctx.interrupted is not None:  # stopped while waiting: not started, not recorded
-            return
+        cost = (costs or {}).get(cell.id, UNKNOWN_CELL_COST)
+        if not budget.acquire(cost, lambda: bool(abort) or ctx.interrupted is not None):
+            return  # stopped while waiting: not started, not recorded
         with results_lock:
             running[0] += 1
             workers = max(1, cores // running[0])
@@ -146,6 +215,7 @@ def execute(
         finally:
             with results_lock:
                 running[0] -= 1
+            budget.release(cost)
         if ctx.interrupted is not None:
             result = interrupted_result(result, ctx.interrupted)
         record(planned, result)

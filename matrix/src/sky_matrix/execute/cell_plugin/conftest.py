@@ -1,7 +1,8 @@
 """The runner's own conftest, copied to the root of every host cell's working directory.
 
 It is part of the matrix, never of the product. It records when the first test
-starts and the suite's `sky_rs.stats()` per process, and, for the runner's own
+starts, the suite's `sky_rs.stats()` per process, the CPU time the cell used
+(the scheduler places cells by it), and, for the runner's own
 tests only, fires the crash canary named by SKY_RS_MATRIX_CANARY in the pytest
 main process: segfault, abort, hang or oom. Runs on every cell interpreter
 (Python 3.8+), so it uses nothing newer.
@@ -17,6 +18,8 @@ import pytest
 CELL_DIR = os.environ.get("SKY_RS_MATRIX_CELL_DIR")
 CANARY = os.environ.get("SKY_RS_MATRIX_CANARY", "")
 _first_test_written = False
+_configured_at = None
+CPU_USAGE_FILE = "cpu-usage.json"
 
 
 def _is_xdist_worker(config):
@@ -89,3 +92,29 @@ def pytest_sessionfinish(session):
     path = os.path.join(CELL_DIR, f"suite-stats-{os.getpid()}.json")
     with open(path, "w") as handle:
         json.dump(stats, handle, default=repr)
+
+
+def pytest_configure(config):
+    global _configured_at
+    if not _is_xdist_worker(config):
+        _configured_at = time.monotonic()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """CPU seconds of pytest and every child it waited for (xdist workers, the suites'
+    subprocesses) over the wall time: how many cores the cell keeps busy."""
+    if not CELL_DIR or _is_xdist_worker(config) or _configured_at is None:
+        return
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    usage = {
+        "cpu_seconds": round(
+            own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 3
+        ),
+        "wall_seconds": round(time.monotonic() - _configured_at, 3),
+    }
+    with open(os.path.join(CELL_DIR, CPU_USAGE_FILE), "w") as handle:
+        json.dump(usage, handle)

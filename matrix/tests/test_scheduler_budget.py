@@ -1,0 +1,90 @@
+"""Scheduling by measured CPU use: the budget and the costs read from the last report."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, List
+
+import pytest
+
+from sky_matrix.core.model import Cell
+from sky_matrix.execute.scheduler import (
+    MIN_CELL_COST,
+    UNKNOWN_CELL_COST,
+    CpuBudget,
+    cpu_costs,
+)
+from sky_matrix.plan.planner import PlannedCell
+from sky_matrix.plan.platform import Slot
+
+
+def _planned(suite: str, python: str = "3.11") -> PlannedCell:
+    cell = Cell(python, "host", suite, "default")
+    return PlannedCell(cell=cell, platform=None, slot=Slot(python, None))  # type: ignore[arg-type]
+
+
+def _record(cell: Cell, cores: Any, verdict: str = "pass") -> Dict[str, Any]:
+    return {
+        "id": cell.id,
+        "verdict": verdict,
+        "cell": {"suite": cell.suite},
+        "extra": {"cpu": {"cores": cores}},
+    }
+
+
+def test_costs_come_from_each_cells_measured_use_then_its_suite_then_one_core() -> None:
+    soak = _planned("stability")
+    parity, parity_312 = _planned("parity"), _planned("parity", "3.12")
+    leaks = _planned("leaks")
+    history = {
+        "cells": [
+            _record(soak.cell, 0.3),
+            _record(parity.cell, 1.6),
+            _record(_planned("parity", "3.9").cell, 1.0),
+            _record(leaks.cell, 9.0, verdict="interrupted"),  # cut off: says nothing
+        ]
+    }
+    costs = cpu_costs(history, [soak, parity, parity_312, leaks], cores=2)
+    assert costs[soak.cell.id] == 0.3
+    assert costs[parity.cell.id] == 1.6
+    assert costs[parity_312.cell.id] == pytest.approx((1.6 + 1.0) / 2)  # the suite's mean
+    assert costs[leaks.cell.id] == UNKNOWN_CELL_COST
+
+
+def test_costs_are_bounded_to_the_machine() -> None:
+    idle, busy = _planned("stability"), _planned("parity")
+    history = {"cells": [_record(idle.cell, 0.01), _record(busy.cell, 7.5)]}
+    costs = cpu_costs(history, [idle, busy], cores=2)
+    assert costs == {idle.cell.id: MIN_CELL_COST, busy.cell.id: 2.0}
+    assert cpu_costs(None, [idle], cores=2) == {idle.cell.id: UNKNOWN_CELL_COST}
+
+
+def test_light_cells_start_beside_heavy_ones_and_a_heavy_one_waits_for_room() -> None:
+    budget = CpuBudget(2.0)
+    never = lambda: False  # noqa: E731
+    assert budget.acquire(1.0, never) and budget.acquire(0.5, never) and budget.acquire(0.5, never)
+    assert budget.used == 2.0 and budget.running == 3
+
+    asked: List[int] = []
+
+    def stop_after_one_look() -> bool:
+        asked.append(1)
+        return len(asked) > 1
+
+    # No room for one more core: it waits (and gives up here only because the run stops).
+    assert budget.acquire(1.0, stop_after_one_look) is False
+    assert budget.running == 3
+
+    started = threading.Event()
+    waiter = threading.Thread(target=lambda: budget.acquire(1.0, never) and started.set())
+    waiter.start()
+    budget.release(1.0)  # the heavy cell ended: room for the waiting one
+    waiter.join(timeout=60)
+    assert started.is_set() and budget.running == 3
+
+
+def test_a_cell_heavier_than_the_machine_still_runs_alone() -> None:
+    budget = CpuBudget(2.0)
+    assert budget.acquire(2.0, lambda: False)
+    budget.release(2.0)
+    assert budget.acquire(3.0, lambda: False) and budget.running == 1
