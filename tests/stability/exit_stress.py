@@ -24,6 +24,7 @@ Run as a script for a measurement outside pytest::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -88,6 +89,10 @@ sys.exit(0)
 
 FORK_SCRIPT = """
 import os, sys, threading, warnings
+# Hand the GIL over as often as possible: the fork then lands inside the
+# threads' first calls, where one-time objects are being made (a cell left
+# "being made" in the child made its first call hang for ever).
+sys.setswitchinterval(1e-6)
 import sky_rs
 native = sky_rs._native
 small, big, sparse = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -258,24 +263,31 @@ def run(
 
         def one(index: int) -> int:
             script = child_script(scenario, workload, index)
+            # A session of its own: a hung child's own children (a forked
+            # grandchild stuck in its first call) are killed with it.
+            proc = subprocess.Popen(
+                [python, "-c", script, *argv_tail],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=scratch,
+                preexec_fn=_reset_signals,
+                start_new_session=True,
+            )
             try:
-                proc = subprocess.run(
-                    [python, "-c", script, *argv_tail],
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout_s,
-                    cwd=scratch,
-                    preexec_fn=_reset_signals,
-                )
-            except subprocess.TimeoutExpired as exc:
+                stdout, stderr = proc.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                _out, stderr = proc.communicate()
                 if not first_failure:
-                    stderr = exc.stderr if isinstance(exc.stderr, str) else ""
-                    first_failure.append(f"hung for {timeout_s} s\n{stderr[-3000:]}")
+                    first_failure.append(f"hung for {timeout_s} s\n{(stderr or '')[-3000:]}")
                 return -9999
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # whatever it left behind
             if proc.returncode != 0 and not first_failure:
                 first_failure.append(
-                    f"exit {proc.returncode}\nstdout: {proc.stdout[-500:]}\n"
-                    f"stderr: {proc.stderr[-3000:]}"
+                    f"exit {proc.returncode}\nstdout: {stdout[-500:]}\nstderr: {stderr[-3000:]}"
                 )
             return proc.returncode
 

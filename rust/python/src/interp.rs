@@ -7,10 +7,51 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyFloat, PyModule, PyString, PyType};
 use sky_rs_core::overrides::{self, FloatText};
 
+// Every one-time object of the binding is made by `initialize`, at import,
+// never on first use: the first `get_or_init` of a `PyOnceLock` (and of
+// PyO3's `intern!`) marks the cell "running", then waits for the GIL. A
+// thread that forks in that window leaves its child a cell that never
+// completes, and the child's first call that needs it hangs for ever (seen:
+// 1 of 920 fork exits in the exit-stress test). At import no other thread
+// can be inside this module yet.
 static OS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 static MAPPING: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static INT_REPR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static STR_LOWER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static NAMES: PyOnceLock<Names> = PyOnceLock::new();
+
+/// Interned `str`s the binding looks attributes up by.
+pub struct Names {
+    pub environ: Py<PyString>,
+    pub get: Py<PyString>,
+    pub environ_class: Py<PyString>,
+    pub data: Py<PyString>,
+    pub ellipsis: Py<PyString>,
+}
+
+/// Makes every one-time object now (called by the module's init).
+pub fn initialize(py: Python<'_>) -> PyResult<()> {
+    os(py)?;
+    mapping_abc(py)?;
+    int_repr(py)?;
+    str_lower(py)?;
+    names(py);
+    // PyO3 imports `collections.abc.Mapping` into a cell of its own on the
+    // first `PyMapping` type check.
+    py.get_type::<pyo3::types::PyMapping>();
+    Ok(())
+}
+
+/// The interned names (made by `initialize`).
+pub fn names(py: Python<'_>) -> &Names {
+    NAMES.get_or_init(py, || Names {
+        environ: PyString::intern(py, "environ").unbind(),
+        get: PyString::intern(py, "get").unbind(),
+        environ_class: PyString::intern(py, "_Environ").unbind(),
+        data: PyString::intern(py, "_data").unbind(),
+        ellipsis: PyString::intern(py, sky_rs_core::truncate::ELLIPSIS).unbind(),
+    })
+}
 
 /// The `os` module.
 pub fn os(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
@@ -70,11 +111,12 @@ pub fn str_lower(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 pub fn environ_get<'py>(py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
     debug_assert!(name.is_ascii());
     let os = os(py)?;
-    let environ = os.getattr(pyo3::intern!(py, "environ"))?;
+    let names = names(py);
+    let environ = os.getattr(names.environ.bind(py))?;
     if environ_surely_lacks(os, &environ, name)? {
         return Ok(None);
     }
-    let value = environ.call_method1(pyo3::intern!(py, "get"), (name,))?;
+    let value = environ.call_method1(names.get.bind(py), (name,))?;
     Ok((!value.is_none()).then_some(value))
 }
 
@@ -84,13 +126,14 @@ fn environ_surely_lacks(
     name: &str,
 ) -> PyResult<bool> {
     let py = os.py();
-    let Ok(class) = os.getattr(pyo3::intern!(py, "_Environ")) else {
+    let names = names(py);
+    let Ok(class) = os.getattr(names.environ_class.bind(py)) else {
         return Ok(false);
     };
     if !environ.get_type().is(&class) {
         return Ok(false);
     }
-    let Ok(data) = environ.getattr(pyo3::intern!(py, "_data")) else {
+    let Ok(data) = environ.getattr(names.data.bind(py)) else {
         return Ok(false);
     };
     let Ok(data) = data.cast_exact::<pyo3::types::PyDict>() else {

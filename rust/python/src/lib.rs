@@ -110,5 +110,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(shutdown::close, module)?)?;
     #[cfg(feature = "fault-injection")]
     module.add_function(wrap_pyfunction!(fault::inject_fault, module)?)?;
+    interp::initialize(module.py())?;
     shutdown::register(module)
 }

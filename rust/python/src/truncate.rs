@@ -1,10 +1,9 @@
 //! `truncate_long_string(s, max_length=35, truncate_middle=False)`.
 
 use pyo3::ffi;
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use sky_rs_core::truncate::{self, Truncation, ELLIPSIS};
+use sky_rs_core::truncate::{self, Truncation};
 
 use crate::checks::{int_text, require_int, require_str, value_error, IntValue};
 use crate::functions::Function;
@@ -82,7 +81,7 @@ fn truncate<'py>(
     if let Some(err) = spaces.failed {
         return Err(Failure::Raise(err));
     }
-    let ellipsis = intern!(py, ELLIPSIS).as_any();
+    let ellipsis = crate::interp::names(py).ellipsis.bind(py).as_any();
     let result = match plan {
         Truncation::Unchanged => s.clone(),
         Truncation::Prefix(0) => ellipsis.clone(),
