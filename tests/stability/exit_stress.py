@@ -154,6 +154,38 @@ except KeyboardInterrupt:
     sys.exit(0)
 """
 
+# The control: the same child with no sky_rs at all. Every call becomes pure
+# Python that releases the GIL in I/O and hashing, as the native calls do. Some
+# interpreters crash at exit on their own when daemon threads wait for the GIL
+# (CPython 3.10.13 here: a thread woken after finalization reads the freed
+# interpreter; seen with no extension loaded), so abnormal ends of the real
+# run count against sky_rs only beyond what the control shows.
+NATIVE_IMPORT = "import sky_rs\nnative = sky_rs._native\n"
+CONTROL_IMPORT = """import hashlib, os, sys as _sys
+
+class _Digest:
+    def __init__(self, h):
+        self._h = h
+
+    def hexdigest(self):
+        return self._h.hexdigest()
+
+def _io(*args, **kwargs):
+    path = next((a for a in args if isinstance(a, str) and os.path.isfile(a)), _sys.argv[1])
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        f.seek(max(0, os.fstat(f.fileno()).st_size - (1 << 20)))
+        for block in iter(lambda: f.read(1 << 16), b""):
+            h.update(block)
+    return _Digest(h)
+
+class _Control:
+    def __getattr__(self, name):
+        return _io
+
+native = _Control()
+"""
+
 SCENARIOS = ("exit", "fork", "sigint")
 # A child lives well under a second; on a host loaded far beyond its cores it
 # can take tens of seconds. Past this it is hung (a deadlock at exit or fork).
@@ -166,7 +198,17 @@ def exits_for(rate: float = 0.005, confidence: float = 0.99) -> int:
     return math.ceil(math.log(1.0 - confidence) / math.log(1.0 - rate))
 
 
-def child_script(scenario: str, workload: str = "hash", index: int = 0) -> str:
+def child_script(
+    scenario: str, workload: str = "hash", index: int = 0, control: bool = False
+) -> str:
+    script = _scenario_script(scenario, workload, index)
+    if control:
+        assert NATIVE_IMPORT in script
+        script = script.replace(NATIVE_IMPORT, CONTROL_IMPORT)
+    return script
+
+
+def _scenario_script(scenario: str, workload: str, index: int) -> str:
     if scenario == "exit":
         body = textwrap.indent(textwrap.dedent(WORKLOADS[workload]).strip(), " " * 8)
         # Exits at spread-out moments of the threads' loops.
@@ -229,6 +271,39 @@ class StressResult:
         )
 
 
+def excess_p_value(abnormal: int, exits: int, control_abnormal: int, control_exits: int) -> float:
+    """One-sided Fisher exact test: the chance of at least `abnormal` of the
+    `abnormal + control_abnormal` abnormal ends falling in the real run if both
+    runs had the same rate (small: sky_rs adds abnormal ends of its own)."""
+    total, bad = exits + control_exits, abnormal + control_abnormal
+    denominator = math.comb(total, exits)
+    tail = sum(
+        math.comb(bad, k) * math.comb(total - bad, exits - k)
+        for k in range(abnormal, min(bad, exits) + 1)
+    )
+    return tail / denominator
+
+
+EXCESS_P = 0.01
+
+
+def verdict(result: StressResult, control: Optional[StressResult]) -> Optional[str]:
+    """None when the run is clean, or no worse than the interpreter alone (the
+    control, run only when the real run had abnormal ends); else why not."""
+    if result.abnormal == 0:
+        return None
+    if control is None or control.abnormal == 0:
+        alone = "" if control is None else f"; the interpreter alone: {control.summary()}"
+        return f"{result.summary()}{alone}\nfirst:\n{result.first_failure}"
+    p = excess_p_value(result.abnormal, result.exits, control.abnormal, control.exits)
+    if p < EXCESS_P:
+        return (
+            f"{result.summary()}: more than the interpreter alone ({control.summary()},"
+            f" p = {p:.2g})\nfirst:\n{result.first_failure}"
+        )
+    return None
+
+
 def _reset_signals() -> None:
     # Children start with default dispositions whatever the caller ignored
     # (a backgrounded shell ignores SIGINT, and an ignored signal is inherited).
@@ -247,6 +322,7 @@ def run(
     inputs: Optional[Inputs] = None,
     progress: bool = False,
     stop_after: int = STOP_AFTER,
+    control: bool = False,
 ) -> StressResult:
     """Run `exits` children of `scenario`, `parallel` at a time; count abnormal ends.
 
@@ -262,7 +338,7 @@ def run(
         started = time.monotonic()
 
         def one(index: int) -> int:
-            script = child_script(scenario, workload, index)
+            script = child_script(scenario, workload, index, control=control)
             # A session of its own: a hung child's own children (a forked
             # grandchild stuck in its first call) are killed with it.
             proc = subprocess.Popen(
@@ -332,6 +408,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--parallel", type=int, default=None)
     parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument(
+        "--control", action="store_true", help="the same children with no sky_rs at all"
+    )
     args = parser.parse_args(argv)
     result = run(
         args.scenario,
@@ -340,6 +419,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         python=args.python,
         parallel=args.parallel,
         progress=True,
+        control=args.control,
     )
     print(f"{args.python}: {result.summary()}")
     if result.first_failure:

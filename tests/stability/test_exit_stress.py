@@ -27,17 +27,52 @@ def test_no_abnormal_end(
     native: ModuleType, exit_stress_exits: int, scenario: str, workload: str, tmp_path: Path
 ) -> None:
     result = exit_stress.run(scenario, exit_stress_exits, workload=workload)
+    # Abnormal ends: is it sky_rs, or the interpreter on its own? The same
+    # children with no sky_rs, twice as many, say what the interpreter does.
+    control = (
+        exit_stress.run(scenario, 2 * exit_stress_exits, workload=workload, control=True)
+        if result.abnormal
+        else None
+    )
     name = scenario if scenario != "exit" else f"exit-{workload}"
     report_dir = Path(os.environ.get("SKY_RS_MATRIX_CELL_DIR") or tmp_path)
-    row = {
-        key: value
-        for key, value in result.to_json().items()
-        if key not in ("python", "first_failure")
-    }
+    rows = [
+        {
+            "run": run_name,
+            **{k: v for k, v in run.to_json().items() if k not in ("python", "first_failure")},
+        }
+        for run_name, run in (("sky_rs", result), ("control", control))
+        if run is not None
+    ]
+    problem = exit_stress.verdict(result, control)
     (report_dir / f"extra-exit-stress-{name}.json").write_text(
-        json.dumps({"rows": [row], "first_failure": result.first_failure}, indent=2) + "\n"
+        json.dumps(
+            {"rows": rows, "first_failure": result.first_failure, "verdict": problem or "pass"},
+            indent=2,
+        )
+        + "\n"
     )
-    assert result.abnormal == 0, f"{result.summary()}\nfirst:\n{result.first_failure}"
+    assert problem is None, problem
+
+
+def test_the_control_judges_only_what_the_interpreter_does_alone() -> None:
+    def run(abnormal: int, exits: int) -> exit_stress.StressResult:
+        codes = {"0": exits - abnormal, "-11": abnormal}
+        return exit_stress.StressResult("exit", "tail", "py", exits, abnormal, 1.0, codes, "x")
+
+    assert exit_stress.verdict(run(0, 920), None) is None
+    assert exit_stress.verdict(run(1, 920), None)  # no control: any abnormal end is red
+    assert exit_stress.verdict(run(1, 920), run(0, 1840))  # the interpreter alone is clean
+    assert exit_stress.verdict(run(4, 920), run(7, 1840)) is None  # as often as alone
+    assert exit_stress.verdict(run(9, 920), run(1, 1840))  # far more often than alone
+    assert exit_stress.excess_p_value(9, 920, 1, 1840) < exit_stress.EXCESS_P
+
+
+def test_the_control_child_loads_no_sky_rs() -> None:
+    for scenario in exit_stress.SCENARIOS:
+        script = exit_stress.child_script(scenario, "mixed", 1, control=True)
+        assert "sky_rs" not in script
+        compile(script, scenario, "exec")
 
 
 def test_default_sees_a_half_percent_fault() -> None:
