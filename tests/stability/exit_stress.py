@@ -73,16 +73,21 @@ import sys, threading, time
 import sky_rs
 native = sky_rs._native
 small, big, sparse = sys.argv[1], sys.argv[2], sys.argv[3]
-started = threading.Barrier({threads} + 1)
+# The exit comes once every thread is in its loop of calls (not still waking
+# from a barrier's lock: a thread woken there after finalization crashes
+# CPython 3.10 on its own, which is not what this measures).
+looping = [threading.Event() for _ in range({threads})]
 
-def hammer():
-    started.wait()
+def hammer(ready):
     while True:
 {body}
+        if not ready.is_set():
+            ready.set()
 
-for _ in range({threads}):
-    threading.Thread(target=hammer, daemon=True).start()
-started.wait()
+for ready in looping:
+    threading.Thread(target=hammer, args=(ready,), daemon=True).start()
+for ready in looping:
+    ready.wait()
 time.sleep({linger})
 sys.exit(0)
 """
