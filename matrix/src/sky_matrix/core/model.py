@@ -27,12 +27,17 @@ class Interpreter:
     abi: str  # "cp311", "cp314d" ...
     debug: bool  # a --with-pydebug build (sys.gettotalrefcount exists)
     source: str  # "pyenv", "PATH", "--python", "pyproject", "image:<name>"
+    free_threaded: bool = False  # a --disable-gil build (3.13t, 3.14t)
 
     @property
     def short(self) -> str:
-        """`3.11`, or `3.14d` for a debug build: the column/row label."""
+        """The column/row label: `3.11`; `3.14d` for a debug build, `3.14t` for a free-threaded
+        one, `pp3.11` for PyPy implementing Python 3.11."""
         major_minor = ".".join(self.version.split(".")[:2])
-        return major_minor + ("d" if self.debug else "")
+        prefix = "pp" if self.implementation == "pypy" else ""
+        return (
+            prefix + major_minor + ("t" if self.free_threaded else "") + ("d" if self.debug else "")
+        )
 
 
 @dataclasses.dataclass(frozen=True)
