@@ -7,6 +7,7 @@ container runner and the reporters never need to know each other.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -15,6 +16,23 @@ from typing import Any, Dict, List, Optional
 # suite ran and something failed, crashed or hung; "interrupted" that the run was
 # stopped (SIGINT/SIGTERM/SIGHUP to the runner) while the cell ran: no verdict on it.
 VERDICTS = ("pass", "fail", "error", "skipped", "interrupted")
+
+
+_LABEL = re.compile(r"^(pp)?(\d+)\.(\d+)(t?)(d?)$")
+
+
+def abi_tag(label: str) -> str:
+    """The implementation and ABI of an interpreter label, as wheel tags spell them:
+    `3.13` -> `cp313`, `3.14d` -> `cp314d`, `3.14t` -> `cp314t`, `pp3.11` -> `pp311`.
+
+    Derived from the label alone, so a planned cell whose image is not built yet has it too.
+    A label of no known shape is returned as it is.
+    """
+    match = _LABEL.match(label)
+    if not match:
+        return label
+    pypy, major, minor, free_threaded, debug = match.groups()
+    return f"{'pp' if pypy else 'cp'}{major}{minor}{free_threaded}{debug}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +71,11 @@ class Cell:
     def id(self) -> str:
         return f"{self.platform}-py{self.python}-{self.suite}-{self.profile}"
 
+    @property
+    def abi(self) -> str:
+        """`cp313`, `cp314t`, `pp311`...: the interpreter axis's implementation and ABI."""
+        return abi_tag(self.python)
+
 
 @dataclasses.dataclass
 class CellResult:
@@ -78,6 +101,7 @@ class CellResult:
     def to_json(self) -> Dict[str, Any]:
         data = dataclasses.asdict(self)
         data["id"] = self.cell.id
+        data["abi"] = self.cell.abi
         return data
 
 

@@ -188,6 +188,7 @@ def github_matrix(cells: Sequence[PlannedCell]) -> Dict[str, Any]:
                 "cell": cell.id,
                 "python": cell.python.rstrip("d"),
                 "python-label": cell.python,
+                "abi": cell.abi,
                 "platform": cell.platform,
                 "suite": cell.suite,
                 "profile": cell.profile,
