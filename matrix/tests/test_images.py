@@ -192,9 +192,10 @@ def test_image_is_current_only_with_the_same_hash_label() -> None:
 
 
 def test_select_images_by_source() -> None:
-    assert list(select_images(env={})) == ["bullseye", "bookworm", "trixie", "sid"]
+    assert list(select_images(env={})) == ["bullseye", "bookworm", "trixie", "sid", "sid-pypy3"]
     assert select_images(env={images.SOURCE_ENV: "manylinux"}) == MANYLINUX_IMAGES
-    assert select_images("Debian", env={images.SOURCE_ENV: "manylinux"}) == DEBIAN_IMAGES
+    debian = select_images("Debian", env={images.SOURCE_ENV: "manylinux"})
+    assert debian == {**DEBIAN_IMAGES, **LAYER_IMAGES}
     assert select_images(env={images.SOURCE_ENV: "nonsense"}) == {}
 
 

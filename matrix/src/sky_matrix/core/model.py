@@ -46,6 +46,19 @@ class Interpreter:
     debug: bool  # a --with-pydebug build (sys.gettotalrefcount exists)
     source: str  # "pyenv", "PATH", "--python", "pyproject", "image:<name>"
     free_threaded: bool = False  # a --disable-gil build (3.13t, 3.14t)
+    soabi: Optional[str] = None  # sysconfig SOABI, where probed: "pypy311-pp80" names PyPy's ABI
+
+    @property
+    def wheel_abi(self) -> str:
+        """The ABI tag of this interpreter's own wheels: `cp313`, `cp314t`, `pypy311_pp80`."""
+        if self.implementation == "pypy" and self.soabi:
+            return self.soabi.replace("-", "_").replace(".", "_")
+        return self.abi
+
+    @property
+    def wheel_implementation(self) -> str:
+        """pip's `--implementation`: `cp` or `pp`."""
+        return "pp" if self.implementation == "pypy" else "cp"
 
     @property
     def short(self) -> str:

@@ -75,8 +75,7 @@ _PYPY_GLOBS = ("/usr/bin/pypy3",)
 # Images that add one interpreter to a Debian image with a Dockerfile layer
 # (docker/images/<name>/Dockerfile, `docker build` FROM the parent's tag), so the parent's inputs
 # and tag stay as they are. Their apt-get uses the same mirror as the parent's bootstrap.
-# Built by `python -m sky_matrix.docker.images build sid-pypy3`; not yet platforms of the matrix:
-# their cells need the pure (or a pp) wheel and a PyPy wheelhouse, which the cells don't choose yet.
+# Their interpreters need a wheel of their own (docker/interpreter_wheel.py builds PyPy's).
 LAYER_IMAGES: Dict[str, ImageSpec] = {
     spec.name: spec
     for spec in (ImageSpec("sid-pypy3", "layer", "2.43", ("pp3.11",), _PYPY_GLOBS, parent="sid"),)
@@ -125,7 +124,7 @@ def select_images(
     """
     chosen = (source or env.get(SOURCE_ENV) or "debian").strip().lower()
     if chosen == "debian":
-        return dict(DEBIAN_IMAGES)
+        return {**DEBIAN_IMAGES, **LAYER_IMAGES}
     if chosen == "manylinux":
         return dict(MANYLINUX_IMAGES)
     return {}
@@ -487,6 +486,7 @@ _PROBE_SNIPPET = (
     "'implementation':sys.implementation.name,"
     "'debug':hasattr(sys,'gettotalrefcount'),"
     "'free_threaded':bool(sysconfig.get_config_var('Py_GIL_DISABLED')),"
+    "'soabi':sysconfig.get_config_var('SOABI'),"
     "'executable':sys.executable}))"
 )
 
@@ -573,6 +573,7 @@ def interpreter_from_probe(
         debug=debug,
         source=source,
         free_threaded=free_threaded,
+        soabi=str(info["soabi"]) if info.get("soabi") else None,
     )
 
 
@@ -736,11 +737,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         )
         return 2
     names = args or list(IMAGES)
-    buildable = {**IMAGES, **(LAYER_IMAGES if IMAGES == DEBIAN_IMAGES else {})}
-    builds = [
-        ensure_image(n, log=lambda line: print(line, file=sys.stderr), images=buildable)
-        for n in names
-    ]
+    builds = [ensure_image(n, log=lambda line: print(line, file=sys.stderr)) for n in names]
     if as_json:
         print(json.dumps([b.to_json() for b in builds], indent=1))
     else:
