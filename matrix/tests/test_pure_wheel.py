@@ -26,7 +26,7 @@ PURE = "skypilot_rust-0.1.0-py3-none-any.whl"
 LINUX = "skypilot_rust-0.1.0-cp38-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
 MACOS = "skypilot_rust-0.1.0-cp38-abi3-macosx_11_0_arm64.whl"
 FREE_THREADED = "skypilot_rust-0.1.0-cp314-cp314t-manylinux_2_34_x86_64.whl"
-PYPY = "skypilot_rust-0.1.0-pp311-pypy311_pp73-manylinux_2_34_x86_64.whl"
+PYPY = "skypilot_rust-0.1.0-pp311-pypy311_pp80-manylinux_2_34_x86_64.whl"
 TARGETS = {t.name: t for t in installer.INSTALL_TARGETS}
 
 # ----------------------------------------------------------------------------- building
@@ -164,14 +164,14 @@ def test_platform_lists_are_what_such_a_system_accepts() -> None:
 
 
 def test_the_pip_command_is_offline_and_names_the_target() -> None:
-    target = TARGETS["PyPy 3.11 Linux x86_64"]
+    target = TARGETS["PyPy 3.11 (8.0, as in Debian sid) Linux x86_64"]
     command = installer.pip_command(target, [Path("/d")], Path("/t"))
     assert command[1:6] == ["-m", "pip", "install", "--dry-run", "--report"]
     for option in ("--no-index", "--find-links=/d", "--only-binary=:all:"):
         assert option in command
     pairs = dict(zip(command, command[1:]))
     assert pairs["--implementation"] == "pp"
-    assert pairs["--abi"] == "pypy311_pp73"
+    assert pairs["--abi"] == "pypy311_pp80"
     assert pairs["--python-version"] == "3.11"
     assert pairs["--target"] == "/t"
     assert command[-1] == "skypilot-rust"
@@ -217,8 +217,8 @@ ALL_RELEASE: List[str] = ["pure", "linux-x86_64", "macos-arm64"]
         ("CPython 3.13 Linux x86_64 (glibc)", ALL_RELEASE, "linux-x86_64"),
         ("CPython 3.14t (free-threaded) Linux x86_64", ALL_RELEASE, "pure"),
         ("CPython 3.14t (free-threaded) Linux x86_64", [*ALL_RELEASE, "cp314t"], "cp314t"),
-        ("PyPy 3.11 Linux x86_64", ALL_RELEASE, "pure"),
-        ("PyPy 3.11 Linux x86_64", [*ALL_RELEASE, "pp311"], "pp311"),
+        ("PyPy 3.11 (8.0, as in Debian sid) Linux x86_64", ALL_RELEASE, "pure"),
+        ("PyPy 3.11 (8.0, as in Debian sid) Linux x86_64", [*ALL_RELEASE, "pp311"], "pp311"),
         ("CPython 3.13 Linux x86_64 (musl)", ALL_RELEASE, "pure"),
         ("CPython 3.13 Windows amd64", ALL_RELEASE, "pure"),
         ("CPython 3.13 macOS arm64", ALL_RELEASE, "macos-arm64"),

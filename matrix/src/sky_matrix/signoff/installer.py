@@ -99,7 +99,8 @@ INSTALL_TARGETS: Tuple[InstallTarget, ...] = (
         None, "cp314t",
     ),
     InstallTarget(
-        "PyPy 3.11 Linux x86_64", _GLIBC_X86_64, "pp", "3.11", "pypy311_pp73", None, "pp311"
+        "PyPy 3.11 (8.0, as in Debian sid) Linux x86_64", _GLIBC_X86_64, "pp", "3.11",
+        "pypy311_pp80", None, "pp311",
     ),
     InstallTarget(
         "CPython 3.13 Linux x86_64 (musl)", musl_platforms((1, 2), "x86_64"), "cp", "3.13",
