@@ -115,6 +115,7 @@ class DockerPlatform(RunnablePlatform):
         self.image = image
         self.name = f"docker:{image}"
         self.spec = images.IMAGES[image]
+        self.optional_because = self.spec.optional_because
         self._docker_unusable = docker_unusable
         self.build: Any = None  # images.ImageBuild once prepared
         self._lock = threading.Lock()
