@@ -188,8 +188,10 @@ def coverage(session: nox.Session) -> None:
 
 @nox.session(name="release-check")
 def release_check(session: nox.Session) -> None:
-    """Build the sdist and the four release wheels (Linux x86_64/aarch64, macOS arm64/x86_64) with
-    zig and audit them: twine check, tags, ELF/Mach-O facts, auditwheel, abi3audit."""
+    """Build the sdist, the four release wheels (Linux x86_64/aarch64, macOS arm64/x86_64) with
+    zig and the pure-Python wheel, and audit them: twine check, tags, ELF/Mach-O facts,
+    auditwheel, abi3audit; the pure wheel's files against the binary ones, and pip's choice of
+    wheel per interpreter and platform (offline, `pip install --dry-run --report`)."""
     _install_runner(session, "release")
     for target in RELEASE_TARGETS:
         _require_rust_target(session, target)

@@ -1,4 +1,5 @@
-"""The full plan on a fixed host (CPython 3.8 to 3.13) and the Debian images, one JSON line a
+"""The full plan on a fixed host (CPython 3.8 to 3.13) and the Debian images (with their layers:
+sid-pypy3), one JSON line a
 cell: what `run --list --json` prints there. `test_plan.py` compares it with plan_snapshot.txt;
 after a deliberate change of suites, profiles or images, rewrite that file with
 `PYTHONPATH=matrix/src python matrix/tests/plan_snapshot.py > matrix/tests/plan_snapshot.txt`.
@@ -28,10 +29,10 @@ def _interp(version: str) -> Interpreter:
 def snapshot_lines() -> List[str]:
     found = {i.short: i for i in map(_interp, HOST_VERSIONS)}
     saved = images.IMAGES
-    images.IMAGES = dict(images.DEBIAN_IMAGES)
+    images.IMAGES = images.select_images("debian")
     try:
         platforms = [HostPlatform(Discovery(found, [], ()))]
-        platforms += [DockerPlatform(name, None) for name in images.DEBIAN_IMAGES]
+        platforms += [DockerPlatform(name, None) for name in images.IMAGES]
         cells = full_plan(platforms, strict=False)
     finally:
         images.IMAGES = saved

@@ -15,17 +15,20 @@ from matrix_helpers import project_root
 from sky_matrix.docker import images
 from sky_matrix.docker.images import (
     DEBIAN_IMAGES,
+    LAYER_IMAGES,
     MANYLINUX_IMAGES,
     AptSource,
     ImageBuild,
     ImageSpec,
     build_command,
+    build_inputs,
     choose_debian_mirror,
     content_hash,
     host_apt_source_files,
     host_debian_mirror,
     image_is_current,
     image_tag,
+    interpreter_from_probe,
     parse_deb822_sources,
     parse_one_line_sources,
     parse_probe_output,
@@ -189,9 +192,10 @@ def test_image_is_current_only_with_the_same_hash_label() -> None:
 
 
 def test_select_images_by_source() -> None:
-    assert list(select_images(env={})) == ["bullseye", "bookworm", "trixie", "sid"]
+    assert list(select_images(env={})) == ["bullseye", "bookworm", "trixie", "sid", "sid-pypy3"]
     assert select_images(env={images.SOURCE_ENV: "manylinux"}) == MANYLINUX_IMAGES
-    assert select_images("Debian", env={images.SOURCE_ENV: "manylinux"}) == DEBIAN_IMAGES
+    debian = select_images("Debian", env={images.SOURCE_ENV: "manylinux"})
+    assert debian == {**DEBIAN_IMAGES, **LAYER_IMAGES}
     assert select_images(env={images.SOURCE_ENV: "nonsense"}) == {}
 
 
@@ -367,3 +371,58 @@ def test_format_builds_reports_absent_interpreters() -> None:
     bad = ImageBuild("trixie", None, False, error="docker CLI not found on PATH")
     text = images.format_builds([ok, bad])
     assert "absent: 3.15" in text and "451 MB" in text and "no: docker CLI not found" in text
+
+
+# ----------------------------------------------------------------------------- layer images
+
+
+def test_the_pypy_image_keeps_its_pypy_and_labels_it_by_implementation() -> None:
+    spec = LAYER_IMAGES["sid-pypy3"]
+    payload = (
+        '{"version": "3.11.17", "implementation": "pypy", "debug": false,'
+        ' "free_threaded": false, "executable": "/usr/bin/pypy3"}'
+    )
+    glibc, found, notes = parse_probe_output(
+        "sid-pypy3", spec, f"glibc 2.43\npy /usr/bin/pypy3 {payload}"
+    )
+    assert glibc == "2.43" and notes == []
+    pypy = found["pp3.11"]
+    assert (pypy.implementation, pypy.abi, pypy.short) == ("pypy", "pp311", "pp3.11")
+
+
+def test_a_free_threaded_interpreter_is_labelled_t_and_its_abi_cp_t() -> None:
+    info = {"version": "3.14.2", "implementation": "cpython", "debug": False, "free_threaded": True}
+    interp = interpreter_from_probe("/opt/python3.14t/bin/python3.14t", info, "image:x")
+    assert interp is not None
+    assert (interp.abi, interp.short, interp.free_threaded) == ("cp314t", "3.14t", True)
+    debug = interpreter_from_probe("/p", {**info, "free_threaded": False, "debug": True}, "x")
+    assert debug is not None and (debug.abi, debug.short) == ("cp314d", "3.14d")
+    assert interpreter_from_probe("/p", {**info, "implementation": "graalpy"}, "x") is None
+
+
+def test_a_layer_image_is_built_from_its_parents_tag_and_hashed_with_it(tmp_path: Path) -> None:
+    docker_dir = tmp_path / "docker"
+    for name in ("sid", "sid-pypy3"):
+        (docker_dir / "images" / name).mkdir(parents=True)
+    (docker_dir / "build-image.sh").write_text("#!/bin/sh\n")
+    (docker_dir / "finish.Dockerfile").write_text("FROM x\n")
+    (docker_dir / "images" / "sid" / "suite").write_text("sid\n")
+    (docker_dir / "images" / "sid" / "packages").write_text("python3.13\n")
+    (docker_dir / "images" / "sid-pypy3" / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\n")
+    table = {**DEBIAN_IMAGES, **LAYER_IMAGES}
+    spec = LAYER_IMAGES["sid-pypy3"]
+    before = content_hash(spec, docker_dir, table)
+    assert build_inputs(spec, docker_dir) == [docker_dir / "images/sid-pypy3/Dockerfile"]
+    (docker_dir / "images" / "sid" / "packages").write_text("python3.13\npython3.14\n")
+    assert content_hash(spec, docker_dir, table) != before  # a new parent makes a new layer
+    digest = content_hash(spec, docker_dir, table)
+    command = build_command(
+        spec, docker_dir, digest, mirror="http://mirror/debian", parent_tag="sky-rs-matrix/sid:abc"
+    )
+    assert command[:2] == ["docker", "build"]
+    assert "BASE=sky-rs-matrix/sid:abc" in command and "MIRROR=http://mirror/debian" in command
+    assert f"org.skypilot-rust.matrix.content-hash={digest}" in command
+    assert command[-3:] == ["-f", str(docker_dir / "images/sid-pypy3/Dockerfile"),
+                            str(docker_dir / "images/sid-pypy3")]  # fmt: skip
+    with pytest.raises(ValueError, match="needs its parent's tag and a Debian mirror"):
+        build_command(spec, docker_dir, digest, mirror=None, parent_tag="t")

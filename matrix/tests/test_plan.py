@@ -153,12 +153,14 @@ def test_github_matrix_json() -> None:
         "cell": "host-py3.11-cgroup-default",
         "python": "3.11",
         "python-label": "3.11",
+        "abi": "cp311",
         "platform": "host",
         "suite": "cgroup",
         "profile": "default",
         "required": True,
     }
     assert [e["python"] for e in data["include"]] == ["3.11", "3.14", "3.14"]
+    assert [e["abi"] for e in data["include"]] == ["cp311", "cp314d", "cp314d"]
 
 
 def test_the_plan_has_not_drifted() -> None:

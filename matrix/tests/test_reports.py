@@ -140,10 +140,14 @@ def test_terminal_table(tmp_path: Path) -> None:
     lines = [line for line in text.splitlines() if "host / 3.11" in line]
     assert len(lines) == 1 and "fail: 1 failed, 0 errors of 4 tests" in lines[0]
     assert "skipped: not found" in text
-    assert "docker:sid / 3.12 / cpus-1.5" in text and "pass (3)" in text
+    assert "docker:sid / 3.12 cp312 / cpus-1.5" in text and "pass (3)" in text
     # Rows: host first, interpreters in version order.
     order = [line.split("│")[1].strip() for line in text.splitlines() if line.startswith("│")]
-    assert order.index("host / 3.8") < order.index("host / 3.11") < order.index("host / 3.12")
+    assert (
+        order.index("host / 3.8 cp38")
+        < order.index("host / 3.11 cp311")
+        < order.index("host / 3.12 cp312")
+    )
 
 
 def test_full_disk_keeps_the_earlier_results(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from sky_matrix.signoff import checklist, checks_release, cli
 EVIDENCE_ITEMS = [
     "python-tests", "rust-coverage", "python-coverage", "matrix-cells", "matrix-pythons",
     "fallback-rate", "leaks", "soak", "bench-valid", "bench-speedup", "bench-p99",
-    "bench-strings", "bench-tail", "docs", "changelog", "versions", "wheels-linux",
+    "bench-strings", "bench-tail", "docs", "changelog", "versions", "wheels-linux", "wheels-pure",
 ]  # fmt: skip
 
 
@@ -59,6 +59,14 @@ def passing_project(root: Path) -> Path:
             "platform": "linux-x86_64",
             "version": "0.1.0",
             "checks": {t: {"ok": True} for t in checks_release.WHEEL_CHECKS["linux-x86_64"]},
+        },
+        {
+            "file": "s-0.1.0-py3-none-any.whl",
+            "platform": "pure",
+            "version": "0.1.0",
+            "checks": {
+                t: {"ok": True, "summary": "fine"} for t in checks_release.WHEEL_CHECKS["pure"]
+            },
         },
     ]
     write_json(root / "release-report/wheels.json", {"artifacts": artifacts})
@@ -100,7 +108,7 @@ def test_all_evidence_passing_signs_off(tmp_path: Path) -> None:
         i.id for i in checklist.ITEMS if i.id in EVIDENCE_ITEMS
     ]
     assert all(i["verdict"] == "pass" for i in data["items"])
-    assert "**SIGNED OFF: 17 pass**" in markdown(root)
+    assert "**SIGNED OFF: 18 pass**" in markdown(root)
 
 
 MISSING = [
@@ -109,7 +117,7 @@ MISSING = [
     ("leaks-report/verdict.json", "leaks", "Memory leak tests passed", "leak-canaries"),
     ("soak-report/verdict.json", "soak", "Long-running stability test (24h+) passed", "soak"),
     ("coverage-report/rust.json", "rust-coverage", "Rust line coverage >= 90%", "coverage"),
-    ("release-report/wheels.json", "wheels-linux", checklist.ITEMS[-2].title, "release-check"),
+    ("release-report/wheels.json", "wheels-linux", checklist.ITEMS[-3].title, "release-check"),
 ]
 
 
@@ -154,7 +162,7 @@ def test_insufficient_soak_blocks_unless_unverified_items_are_allowed(tmp_path: 
     write_json(root / "soak-report/verdict.json", soak_verdict("pass", 120.0))
     assert run(root) == 1
     assert run(root, ["--allow-unverified"]) == 0
-    assert "**NOT SIGNED OFF: 16 pass, 1 insufficient**" in markdown(root)
+    assert "**NOT SIGNED OFF: 17 pass, 1 insufficient**" in markdown(root)
     assert run(root, ["--soak-required", "2m"]) == 0
 
 

@@ -440,3 +440,12 @@ def test_the_runners_function_list_is_the_dispatchers() -> None:
             assert ast.literal_eval(node.value) == SKY_RS_FUNCTIONS
             return
     raise AssertionError(f"no FUNCTIONS tuple in {init}")
+
+
+def test_the_python_row_names_abi_tags_and_the_interpreters_beyond_cpython(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    write_matrix(root, [*all_pythons(), cell("pp3.11"), cell("3.14t")])
+    outcome = checks_matrix.matrix_pythons(ctx_for(root))
+    assert outcome.verdict == PASS
+    assert "(cp38, cp39, cp310, cp311, cp312, cp313, cp314, cp315)" in outcome.evidence
+    assert outcome.evidence.endswith("; also passing: pp311, cp314t")

@@ -32,6 +32,7 @@ NAMES = {
     ),
     "macos-arm64": "skypilot_rust-0.1.0-cp38-abi3-macosx_11_0_arm64.whl",
     "macos-x86_64": "skypilot_rust-0.1.0-cp38-abi3-macosx_10_12_x86_64.whl",
+    "pure": "skypilot_rust-0.1.0-py3-none-any.whl",
 }
 
 
@@ -56,13 +57,15 @@ def test_each_release_artifact_is_classified_and_tagged_as_expected(
 ) -> None:
     assert wheels.classify(name) == platform
     assert wheels.version_of(name) == "0.1.0"
-    if platform != "sdist":
+    if platform == "pure":
+        assert binaries.check_pure_tags(name)["ok"]
+    elif platform != "sdist":
         assert binaries.check_tags(name, binaries.BY_NAME[platform])["ok"]
 
 
-def test_the_release_is_five_artifacts_with_a_place_for_the_pure_wheel() -> None:
+def test_the_release_is_six_artifacts_the_pure_wheel_last() -> None:
     assert binaries.RELEASE_ARTIFACTS == (
-        "sdist", "linux-x86_64", "linux-aarch64", "macos-arm64", "macos-x86_64",
+        "sdist", "linux-x86_64", "linux-aarch64", "macos-arm64", "macos-x86_64", "pure",
     )  # fmt: skip
     assert set(binaries.WHEEL_CHECKS) == set(binaries.RELEASE_ARTIFACTS)
     assert wheels.classify("skypilot_rust-0.1.0-py3-none-any.whl") == "pure"
@@ -261,7 +264,7 @@ def test_the_report_lists_what_is_missing_and_each_check(
     out = tmp_path / "wheels.json"
     assert wheels.main(["--dist", str(dist), "--out", str(out)]) == 1
     report = json.loads(out.read_text())
-    assert report["missing"] == ["sdist", "linux-x86_64", "linux-aarch64"]
+    assert report["missing"] == ["sdist", "linux-x86_64", "linux-aarch64", "pure"]
     assert [a["platform"] for a in report["artifacts"]] == ["macos-arm64", "macos-x86_64"]
     arm, x86 = report["artifacts"]
     assert list(x86["checks"]) == list(binaries.WHEEL_CHECKS["macos-x86_64"])
@@ -412,3 +415,20 @@ def test_the_checklist_has_the_platforms_item() -> None:
     item = next(i for i in checklist.ITEMS if i.id == "wheels-platforms")
     assert item.check is checks_release.wheels_platforms
     assert "wheels-other" not in {i.id for i in checklist.ITEMS}
+
+
+def test_the_pure_wheel_item_passes_on_its_checks_and_fails_without_them(tmp_path: Path) -> None:
+    pure = artifact("pure")
+    pure["checks"]["installer"]["summary"] = "PyPy 3.11 Linux x86_64 -> pure"
+    outcome = checks_release.wheels_pure(evidence(tmp_path, [artifact("sdist"), pure]))
+    assert outcome.verdict == PASS
+    assert outcome.evidence.endswith("pip chose: PyPy 3.11 Linux x86_64 -> pure")
+    assert checks_release.wheels_pure(evidence(tmp_path, [artifact("sdist")])) == (
+        checks_release.Outcome(
+            FAIL, "no pure-Python wheel in release-report/wheels.json: run nox -s release-check"
+        )
+    )
+    del pure["checks"]["installer"]
+    outcome = checks_release.wheels_pure(evidence(tmp_path, [pure]))
+    assert outcome.verdict == FAIL
+    assert outcome.evidence == f"{NAMES['pure']}: installer did not run"

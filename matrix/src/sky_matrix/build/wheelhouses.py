@@ -76,14 +76,17 @@ def read_requirements(tests_root: Optional[Path]) -> str:
 
 
 def abi_tags(interp: Interpreter) -> Tuple[str, ...]:
-    """The ABI tags pip may take wheels for: the interpreter's own, the stable ABI, none."""
+    """The ABI tags pip may take wheels for: the interpreter's own, the stable ABI (CPython
+    with the GIL only: PyPy and free-threaded builds cannot load abi3), none."""
+    if interp.implementation == "pypy" or interp.free_threaded:
+        return (interp.wheel_abi, "none")
     return (interp.abi, "abi3", "none")
 
 
 def wheelhouse_dir(root: Path, interp: Interpreter, requirements: str) -> Path:
-    key = hashlib.sha256("\0".join((interp.abi, *PLATFORMS, requirements)).encode()).hexdigest()[
-        :16
-    ]
+    # wheel_abi is abi for CPython (the key of existing wheelhouses stays), pypy311_pp80 for PyPy
+    parts = (interp.wheel_abi, *PLATFORMS, requirements)
+    key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
     return root / "wheelhouse" / f"{interp.abi}-{key}"
 
 
@@ -94,7 +97,7 @@ def download_command(
     major, minor = interp.version.split(".")[:2]
     cmd = [
         *pip, "download", "--quiet", "--only-binary=:all:",
-        "--python-version", f"{major}.{minor}", "--implementation", "cp",
+        "--python-version", f"{major}.{minor}", "--implementation", interp.wheel_implementation,
         "--dest", str(dest),
     ]  # fmt: skip
     for abi in abi_tags(interp):

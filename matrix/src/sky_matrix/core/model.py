@@ -7,6 +7,7 @@ container runner and the reporters never need to know each other.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -15,6 +16,23 @@ from typing import Any, Dict, List, Optional
 # suite ran and something failed, crashed or hung; "interrupted" that the run was
 # stopped (SIGINT/SIGTERM/SIGHUP to the runner) while the cell ran: no verdict on it.
 VERDICTS = ("pass", "fail", "error", "skipped", "interrupted")
+
+
+_LABEL = re.compile(r"^(pp)?(\d+)\.(\d+)(t?)(d?)$")
+
+
+def abi_tag(label: str) -> str:
+    """The implementation and ABI of an interpreter label, as wheel tags spell them:
+    `3.13` -> `cp313`, `3.14d` -> `cp314d`, `3.14t` -> `cp314t`, `pp3.11` -> `pp311`.
+
+    Derived from the label alone, so a planned cell whose image is not built yet has it too.
+    A label of no known shape is returned as it is.
+    """
+    match = _LABEL.match(label)
+    if not match:
+        return label
+    pypy, major, minor, free_threaded, debug = match.groups()
+    return f"{'pp' if pypy else 'cp'}{major}{minor}{free_threaded}{debug}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,12 +45,30 @@ class Interpreter:
     abi: str  # "cp311", "cp314d" ...
     debug: bool  # a --with-pydebug build (sys.gettotalrefcount exists)
     source: str  # "pyenv", "PATH", "--python", "pyproject", "image:<name>"
+    free_threaded: bool = False  # a --disable-gil build (3.13t, 3.14t)
+    soabi: Optional[str] = None  # sysconfig SOABI, where probed: "pypy311-pp80" names PyPy's ABI
+
+    @property
+    def wheel_abi(self) -> str:
+        """The ABI tag of this interpreter's own wheels: `cp313`, `cp314t`, `pypy311_pp80`."""
+        if self.implementation == "pypy" and self.soabi:
+            return self.soabi.replace("-", "_").replace(".", "_")
+        return self.abi
+
+    @property
+    def wheel_implementation(self) -> str:
+        """pip's `--implementation`: `cp` or `pp`."""
+        return "pp" if self.implementation == "pypy" else "cp"
 
     @property
     def short(self) -> str:
-        """`3.11`, or `3.14d` for a debug build: the column/row label."""
+        """The column/row label: `3.11`; `3.14d` for a debug build, `3.14t` for a free-threaded
+        one, `pp3.11` for PyPy implementing Python 3.11."""
         major_minor = ".".join(self.version.split(".")[:2])
-        return major_minor + ("d" if self.debug else "")
+        prefix = "pp" if self.implementation == "pypy" else ""
+        return (
+            prefix + major_minor + ("t" if self.free_threaded else "") + ("d" if self.debug else "")
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +83,11 @@ class Cell:
     @property
     def id(self) -> str:
         return f"{self.platform}-py{self.python}-{self.suite}-{self.profile}"
+
+    @property
+    def abi(self) -> str:
+        """`cp313`, `cp314t`, `pp311`...: the interpreter axis's implementation and ABI."""
+        return abi_tag(self.python)
 
 
 @dataclasses.dataclass
@@ -73,6 +114,7 @@ class CellResult:
     def to_json(self) -> Dict[str, Any]:
         data = dataclasses.asdict(self)
         data["id"] = self.cell.id
+        data["abi"] = self.cell.abi
         return data
 
 

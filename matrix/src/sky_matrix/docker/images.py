@@ -39,12 +39,14 @@ SOURCE_ENV = "SKY_RS_IMAGE_SOURCE"
 REGISTRY_ENV = "SKY_RS_IMAGE_REGISTRY"
 MIRROR_ENV = "SKY_RS_DEBIAN_MIRROR"
 DOCKER_DIR_ENV = "SKY_RS_DOCKER_DIR"
-SOURCES = ("debian", "manylinux")
+SOURCES = ("debian", "manylinux", "layer")
 
 # Docker answers `version` in well under a second; a daemon that takes longer is stuck.
 _STATUS_TIMEOUT = 30.0
 _PROBE_TIMEOUT = 120.0
 _BUILD_TIMEOUT = 3600.0
+# A layer may compile (an interpreter): more time than a bootstrap.
+_LAYER_BUILD_TIMEOUT = 7200.0
 # The most telling line of a failed build's output: its last error.
 _BUILD_FAILURE = re.compile(r"(^E: |error|failed|denied|not found)", re.IGNORECASE)
 
@@ -61,10 +63,40 @@ class ImageSpec:
     pythons: Tuple[str, ...]  # expected interpreter labels; missing ones are reported
     python_globs: Tuple[str, ...]  # where the probe looks for interpreters inside the image
     base: Optional[str] = None  # manylinux: the pulled image, without the registry host
+    # layer: the image this one adds to (its Dockerfile is docker/images/<name>/Dockerfile)
+    parent: Optional[str] = None
+    # Why the image's cells do not fail a run yet (see Platform.optional_because), or None.
+    optional_because: Optional[str] = None
 
 
 _DEBIAN_GLOBS = ("/usr/bin/python3.[0-9]*",)
 _MANYLINUX_GLOBS = ("/opt/python/cp3*/bin/python",)
+# A layer image is probed only for the interpreter it adds (the parent's are the parent's cells).
+_PYPY_GLOBS = ("/usr/bin/pypy3",)
+
+# Images that add one interpreter to a Debian image with a Dockerfile layer
+# (docker/images/<name>/Dockerfile, `docker build` FROM the parent's tag), so the parent's inputs
+# and tag stay as they are. Their apt-get uses the same mirror as the parent's bootstrap.
+# Their interpreters need a wheel of their own (docker/interpreter_wheel.py builds PyPy's).
+LAYER_IMAGES: Dict[str, ImageSpec] = {
+    spec.name: spec
+    for spec in (
+        ImageSpec(
+            "sid-pypy3",
+            "layer",
+            "2.43",
+            ("pp3.11",),
+            _PYPY_GLOBS,
+            parent="sid",
+            optional_because=(
+                "PyPy findings open (issue 15): hashlib names, codec names with NUL, "
+                "MemoryError for huge precisions, int/str subclasses in the binding, "
+                "seccomp EPERM on stat, memory-512m OOM; psutil and hdrhistogram have no "
+                "PyPy wheels, and leaks and stability ran into their 1800 s limit"
+            ),
+        ),
+    )
+}
 
 DEBIAN_IMAGES: Dict[str, ImageSpec] = {
     spec.name: spec
@@ -109,7 +141,7 @@ def select_images(
     """
     chosen = (source or env.get(SOURCE_ENV) or "debian").strip().lower()
     if chosen == "debian":
-        return dict(DEBIAN_IMAGES)
+        return {**DEBIAN_IMAGES, **LAYER_IMAGES}
     if chosen == "manylinux":
         return dict(MANYLINUX_IMAGES)
     return {}
@@ -309,6 +341,8 @@ def find_docker_dir(env: Mapping[str, str] = os.environ) -> Optional[Path]:
 
 def build_inputs(spec: ImageSpec, docker_dir: Path) -> List[Path]:
     """Every file the build of `spec` reads from the repository, in a fixed order."""
+    if spec.source == "layer":
+        return sorted(p for p in (docker_dir / "images" / spec.name).rglob("*") if p.is_file())
     inputs = [docker_dir / "build-image.sh", docker_dir / "finish.Dockerfile"]
     if spec.source == "debian":
         image_dir = docker_dir / "images" / spec.name
@@ -317,14 +351,21 @@ def build_inputs(spec: ImageSpec, docker_dir: Path) -> List[Path]:
     return inputs
 
 
-def content_hash(spec: ImageSpec, docker_dir: Path) -> str:
-    """sha256 over the spec's identity and the bytes of every build input (paths included).
+def content_hash(
+    spec: ImageSpec, docker_dir: Path, images: Optional[Mapping[str, ImageSpec]] = None
+) -> str:
+    """sha256 over the spec's identity and the bytes of every build input (paths included);
+    a layer image's also over its parent's hash, so a rebuilt parent rebuilds the layer.
 
     The mirror is not part of it: any mirror serves the same suite.
     """
     digest = hashlib.sha256()
     identity = json.dumps([spec.name, spec.source, spec.base], sort_keys=True)
     digest.update(identity.encode())
+    if spec.parent is not None:
+        table = IMAGES if images is None else images
+        parent_hash = content_hash(table[spec.parent], docker_dir, table)
+        digest.update(b"\0parent\0" + parent_hash.encode())
     for path in build_inputs(spec, docker_dir):
         rel = path.relative_to(docker_dir).as_posix()
         digest.update(b"\0file\0" + rel.encode() + b"\0")
@@ -345,8 +386,28 @@ def build_command(
     digest: str,
     env: Mapping[str, str] = os.environ,
     mirror: Optional[str] = None,
+    parent_tag: Optional[str] = None,
 ) -> List[str]:
-    """The `build-image.sh` command for `spec`; ValueError when a source's input is missing."""
+    """The build command for `spec`; ValueError when a source's input is missing.
+
+    `build-image.sh` for bootstrapped and pulled images; a plain `docker build` of the image's
+    Dockerfile for a layer (build-image.sh is an input of every parent's hash: teaching it
+    layers would rebuild them all).
+    """
+    if spec.source == "layer":
+        if not mirror or not parent_tag:
+            raise ValueError(f"layer image {spec.name} needs its parent's tag and a Debian mirror")
+        image_dir = docker_dir / "images" / spec.name
+        return [
+            "docker", "build", "--pull=false", "--rm", "--force-rm",
+            "--build-arg", f"BASE={parent_tag}",
+            "--build-arg", f"MIRROR={mirror}",
+            "--label", f"{containers.LABEL_PREFIX}.image={spec.name}",
+            "--label", f"{containers.LABEL_PREFIX}.source=layer",
+            "--label", f"{HASH_LABEL}={digest}",
+            "-t", image_tag(spec, digest),
+            "-f", str(image_dir / "Dockerfile"), str(image_dir),
+        ]  # fmt: skip
     cmd = [
         "bash", str(docker_dir / "build-image.sh"),
         "--name", spec.name,
@@ -442,6 +503,7 @@ _PROBE_SNIPPET = (
     "'implementation':sys.implementation.name,"
     "'debug':hasattr(sys,'gettotalrefcount'),"
     "'free_threaded':bool(sysconfig.get_config_var('Py_GIL_DISABLED')),"
+    "'soabi':sysconfig.get_config_var('SOABI'),"
     "'executable':sys.executable}))"
 )
 
@@ -467,8 +529,9 @@ def parse_probe_output(
 ) -> Tuple[Optional[str], Dict[str, Interpreter], List[str]]:
     """(glibc, interpreters by label, notes) from the probe's output.
 
-    Free-threaded and non-CPython interpreters are left out (an abi3 wheel does not install on
-    them) and said so in the notes; so is a second interpreter with the same label.
+    PyPy and free-threaded interpreters are kept only in the images made for them (their label,
+    `pp3.11` or `3.14t`, is one the spec expects): elsewhere they are left out and said so in
+    the notes; so is a second interpreter with the same label.
     """
     glibc: Optional[str] = None
     found: Dict[str, Interpreter] = {}
@@ -486,28 +549,49 @@ def parse_probe_output(
             info = json.loads(payload)
         except ValueError:
             continue
-        version = str(info["version"])
-        if info.get("implementation") != "cpython":
-            notes.append(f"{path}: {info.get('implementation')} is not CPython, left out")
+        interp = interpreter_from_probe(path, info, f"image:{image_name}")
+        if interp is None:
+            notes.append(f"{path}: {info.get('implementation')} is not CPython or PyPy, left out")
             continue
-        if info.get("free_threaded"):
-            notes.append(f"{path}: free-threaded build, left out (no abi3 support)")
+        if (interp.implementation != "cpython" or interp.free_threaded) and (
+            interp.short not in spec.pythons
+        ):
+            kind = "free-threaded build" if interp.free_threaded else interp.implementation
+            notes.append(f"{path}: {kind} ({interp.short}), left out: not an image for it")
             continue
-        debug = bool(info.get("debug"))
-        major, minor = version.split(".")[:2]
-        interp = Interpreter(
-            path=path,
-            version=version,
-            implementation="cpython",
-            abi=f"cp{major}{minor}" + ("d" if debug else ""),
-            debug=debug,
-            source=f"image:{image_name}",
-        )
         if interp.short in found:
             notes.append(f"{path}: same label {interp.short} as {found[interp.short].path}")
             continue
         found[interp.short] = interp
     return glibc, found, notes
+
+
+def interpreter_from_probe(
+    path: str, info: Mapping[str, object], source: str
+) -> Optional[Interpreter]:
+    """The Interpreter the probe's JSON describes; None for an implementation we don't test.
+
+    The ABI is the wheel-tag interpreter part pip matches: `cp313`, `cp314t`, `cp314d`, `pp311`.
+    """
+    implementation = str(info.get("implementation"))
+    if implementation not in ("cpython", "pypy"):
+        return None
+    version = str(info["version"])
+    debug = bool(info.get("debug"))
+    free_threaded = bool(info.get("free_threaded"))
+    major, minor = version.split(".")[:2]
+    prefix = "pp" if implementation == "pypy" else "cp"
+    abi = f"{prefix}{major}{minor}" + ("t" if free_threaded else "") + ("d" if debug else "")
+    return Interpreter(
+        path=path,
+        version=version,
+        implementation=implementation,
+        abi=abi,
+        debug=debug,
+        source=source,
+        free_threaded=free_threaded,
+        soabi=str(info["soabi"]) if info.get("soabi") else None,
+    )
 
 
 def probe_image(
@@ -563,8 +647,14 @@ def ensure_image(
     docker_dir = docker_dir or find_docker_dir()
     if docker_dir is None:
         return finish(f"docker/build-image.sh not found (set {DOCKER_DIR_ENV})")
+    parent_tag: Optional[str] = None
+    if spec.parent is not None:
+        parent = ensure_image(spec.parent, log=log, images=table, docker_dir=docker_dir)
+        if not parent.ok:
+            return finish(f"its parent image {spec.parent} is unavailable: {parent.error}")
+        parent_tag = parent.tag
     try:
-        digest = content_hash(spec, docker_dir)
+        digest = content_hash(spec, docker_dir, table)
         tag = image_tag(spec, digest)
         result.content_hash, result.tag = digest, tag
         # Two runners asking for the same image at once build it once.
@@ -573,12 +663,13 @@ def ensure_image(
                 result.cached = True
                 log(f"image {name}: reusing {tag}")
             else:
-                mirror = host_debian_mirror() if spec.source == "debian" else None
-                cmd = build_command(spec, docker_dir, digest, mirror=mirror)
+                mirror = host_debian_mirror() if spec.source in ("debian", "layer") else None
+                cmd = build_command(spec, docker_dir, digest, mirror=mirror, parent_tag=parent_tag)
                 build_log = Path(tempfile.gettempdir()) / f"sky-rs-image-{name}.log"
                 result.build_log = str(build_log)
                 log(f"image {name}: building {tag} (log: {build_log})")
-                code, tail = _run_logged(cmd, log, build_log, _BUILD_TIMEOUT)
+                timeout = _LAYER_BUILD_TIMEOUT if spec.source == "layer" else _BUILD_TIMEOUT
+                code, tail = _run_logged(cmd, log, build_log, timeout)
                 if code != 0:
                     return finish(
                         f"build failed (exit {code}): {telling_line(tail, _BUILD_FAILURE)}"

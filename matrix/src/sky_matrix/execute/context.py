@@ -14,12 +14,13 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from sky_matrix.build import host_wheel, manylinux_wheel
 from sky_matrix.config.suites import SUITES, Suite, layout
 from sky_matrix.core.errors import UsageError
-from sky_matrix.core.model import Cell, RunPaths
+from sky_matrix.core.model import Cell, Interpreter, RunPaths
+from sky_matrix.docker import interpreter_wheel
 from sky_matrix.execute import staging
 from sky_matrix.plan.planner import matches
 
@@ -58,6 +59,11 @@ class RunContext:
     _scratch_closed: bool = False
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     _procs: Set[subprocess.Popen] = dataclasses.field(default_factory=set)  # type: ignore[type-arg]
+    # Wheels built for one interpreter (PyPy's pp311): (wheel or None, why not) per wheel ABI.
+    _interpreter_wheels: Dict[str, Tuple[Optional[Path], Optional[str]]] = dataclasses.field(
+        default_factory=dict
+    )
+    _interpreter_wheel_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     # ---------------------------------------------------------------- wheels
 
@@ -101,6 +107,25 @@ class RunContext:
                 self.log(f"container wheel: cannot build it: {exc}")
                 self._container_wheel = None
             return self._container_wheel
+
+    def interpreter_wheel(
+        self, interp: Interpreter, image_tag: str
+    ) -> Tuple[Optional[Path], Optional[str]]:
+        """(the wheel, None), or (None, why) for an interpreter the abi3 wheel cannot serve:
+        built once per run and wheel ABI inside the image (docker/interpreter_wheel.py)."""
+        with self._interpreter_wheel_lock:
+            known = self._interpreter_wheels.get(interp.wheel_abi)
+            if known is None:
+                try:
+                    built = interpreter_wheel.build_interpreter_wheel(
+                        self.project_root, image_tag, interp, self.log
+                    )
+                    known = (built, None)
+                except (interpreter_wheel.InterpreterWheelError, OSError) as exc:
+                    known = (None, f"no native wheel for {interp.short}: {exc}")
+                    self.log(known[1])
+                self._interpreter_wheels[interp.wheel_abi] = known
+            return known
 
     # ---------------------------------------------------------------- cells
 

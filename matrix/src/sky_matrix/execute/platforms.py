@@ -115,6 +115,7 @@ class DockerPlatform(RunnablePlatform):
         self.image = image
         self.name = f"docker:{image}"
         self.spec = images.IMAGES[image]
+        self.optional_because = self.spec.optional_because
         self._docker_unusable = docker_unusable
         self.build: Any = None  # images.ImageBuild once prepared
         self._lock = threading.Lock()
@@ -136,6 +137,11 @@ class DockerPlatform(RunnablePlatform):
     def unusable(self) -> Optional[str]:
         return self._docker_unusable
 
+    def serves_abi3(self) -> bool:
+        """Whether an interpreter of this image takes the abi3 container wheel (CPython with the
+        GIL); PyPy (`pp3.11`) and free-threaded (`3.14t`) ones get a wheel of their own."""
+        return any(not (p.startswith("pp") or "t" in p) for p in self.spec.pythons)
+
     def prepare(self, ctx: RunContext) -> Optional[str]:
         with self._lock:
             if not self._prepared:
@@ -143,7 +149,7 @@ class DockerPlatform(RunnablePlatform):
                 self.build = images.ensure_image(self.image, log=ctx.log)
                 if not self.build.ok:
                     self._failure = f"image {self.image} unavailable: {self.build.error}"
-                elif ctx.container_wheel() is None:
+                elif self.serves_abi3() and ctx.container_wheel() is None:
                     self._failure = (
                         f"no manylinux wheel for container_cell: {ctx.container_wheel_error}"
                     )
@@ -151,9 +157,15 @@ class DockerPlatform(RunnablePlatform):
 
     def run_cell(self, cell: Cell, slot: Slot, ctx: RunContext, workers: int) -> CellResult:
         assert slot.interpreter is not None
-        wheel = ctx.container_wheel()
-        assert wheel is not None
+        interp = slot.interpreter
         cell_dir = ctx.paths.cell_dir(cell)
+        if interp.implementation == "cpython" and not interp.free_threaded:
+            wheel = ctx.container_wheel()
+        else:  # PyPy: the abi3 wheel does not load there; one built against this interpreter
+            wheel, why_not = ctx.interpreter_wheel(interp, self.build.tag)
+            if wheel is None:
+                return CellResult(cell=cell, verdict="error", reason=why_not, interpreter=interp)
+        assert wheel is not None
         with ctx.staged_suite(cell) as (suite_dir, rel_dirs):
             return container_cell.run_cell(
                 cell,

@@ -96,11 +96,16 @@ class Discovery:
 
 
 def label_sort_key(label: str) -> Tuple[int, ...]:
-    digits = label.rstrip("dt")
+    """By version; at one version CPython, its debug, free-threaded builds, then PyPy."""
+    pypy = label.startswith("pp")
+    bare = label[2:] if pypy else label
+    digits = bare.rstrip("dt")
+    flags = bare[len(digits) :]
     try:
-        return (*(int(part) for part in digits.split(".")), len(label) - len(digits))
+        version = tuple(int(part) for part in digits.split("."))
     except ValueError:
         return (999, 0)
+    return (*version, int(pypy), ("t" in flags) * 2 + ("d" in flags))
 
 
 def pyenv_root(env: Mapping[str, str]) -> Optional[Path]:

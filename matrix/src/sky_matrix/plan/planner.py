@@ -86,7 +86,9 @@ def full_plan(platforms: Sequence[Platform], *, strict: bool) -> List[PlannedCel
             for suite in SUITES:
                 for profile in platform.profiles(suite):
                     cell = Cell(python=label, platform=platform.name, suite=suite, profile=profile)
-                    planned = PlannedCell(cell, platform, slot)
+                    planned = PlannedCell(
+                        cell, platform, slot, required=platform.optional_because is None
+                    )
                     if blocked:
                         planned.skip = blocked
                     elif slot.interpreter is None and slot.missing:
@@ -153,7 +155,8 @@ def select(plan: List[PlannedCell], selection: Selection) -> List[PlannedCell]:
             continue
         if selection.cell_ids is not None and cell.id not in selection.cell_ids:
             continue
-        planned.required = not any(matches(cell.id, pat) for pat in selection.allow_fail)
+        allowed_to_fail = any(matches(cell.id, pat) for pat in selection.allow_fail)
+        planned.required = planned.platform.optional_because is None and not allowed_to_fail
         chosen.append(planned)
     if not chosen and selection.only:
         raise UsageError(f"no cell matches {' / '.join(selection.only)}: see the ids with --list")
@@ -188,6 +191,7 @@ def github_matrix(cells: Sequence[PlannedCell]) -> Dict[str, Any]:
                 "cell": cell.id,
                 "python": cell.python.rstrip("d"),
                 "python-label": cell.python,
+                "abi": cell.abi,
                 "platform": cell.platform,
                 "suite": cell.suite,
                 "profile": cell.profile,

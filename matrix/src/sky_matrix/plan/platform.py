@@ -27,6 +27,9 @@ class Platform:
     name: str = ""
     # A missing interpreter is the user's to install (an error under --strict), not the image's.
     interpreters_are_installed_by_user: bool = False
+    # Why this platform's cells are not required yet (they run and report, and a failure is
+    # shown as one, but does not fail the run), or None: required like every other.
+    optional_because: Optional[str] = None
 
     def slots(self) -> Dict[str, Slot]:
         raise NotImplementedError

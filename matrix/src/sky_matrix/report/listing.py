@@ -11,6 +11,7 @@ from rich.table import Table
 
 from sky_matrix.config.profiles import DEFAULT_PROFILE
 from sky_matrix.config.suites import SUITES, layout
+from sky_matrix.core.model import abi_tag
 from sky_matrix.plan.discovery import Discovery, label_sort_key
 from sky_matrix.plan.planner import PlannedCell
 from sky_matrix.plan.platform import Platform
@@ -67,7 +68,9 @@ def render(
         cell = planned.cell
         rows.setdefault((cell.platform, cell.python, cell.profile), {})[cell.suite] = planned
     for (platform, python, profile), by_suite in rows.items():
-        label = f"{platform} / {python}" + ("" if profile == DEFAULT_PROFILE else f" / {profile}")
+        label = f"{platform} / {python} {abi_tag(python)}" + (
+            "" if profile == DEFAULT_PROFILE else f" / {profile}"
+        )
         line = [escape(label)]
         for name in suite_names:
             planned = by_suite.get(name)

@@ -84,7 +84,7 @@ def write_result(paths: RunPaths, result: CellResult) -> Path:
 def result_from_json(data: Dict[str, Any]) -> CellResult:
     cell = Cell(**data["cell"])
     interp = Interpreter(**data["interpreter"]) if data.get("interpreter") else None
-    fields = {k: v for k, v in data.items() if k not in ("cell", "interpreter", "id")}
+    fields = {k: v for k, v in data.items() if k not in ("cell", "interpreter", "id", "abi")}
     return CellResult(cell=cell, interpreter=interp, **fields)
 
 

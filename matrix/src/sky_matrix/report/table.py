@@ -10,7 +10,7 @@ from rich.table import Table
 
 from sky_matrix.config.profiles import DEFAULT_PROFILE
 from sky_matrix.config.suites import SUITES
-from sky_matrix.core.model import CellResult
+from sky_matrix.core.model import CellResult, abi_tag
 from sky_matrix.plan.discovery import label_sort_key
 from sky_matrix.plan.platform import host_first_key
 
@@ -18,8 +18,9 @@ Row = Tuple[str, str, str]  # platform, python label, profile
 
 
 def row_label(row: Row) -> str:
+    """`docker:sid / 3.14t cp314t`: the label and its implementation and ABI."""
     platform, python, profile = row
-    label = f"{platform} / {python}"
+    label = f"{platform} / {python} {abi_tag(python)}"
     return label if profile == DEFAULT_PROFILE else f"{label} / {profile}"
 
 

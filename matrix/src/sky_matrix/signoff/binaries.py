@@ -104,12 +104,14 @@ RELEASE_PLATFORMS: Tuple[ReleasePlatform, ...] = (
         (),
         env=(("MACOSX_DEPLOYMENT_TARGET", MACOS_DEPLOYMENT["x86_64-apple-darwin"]),),
     ),
-    # The pure-Python wheel (py3-none-any, the fallback alone) joins here when it is built:
-    # its own entry in RELEASE_ARTIFACTS and WHEEL_CHECKS["pure"] (twine + tag).
 )
 BY_NAME = {p.name: p for p in RELEASE_PLATFORMS}
+# The pure-Python wheel (py3-none-any, sky_rs without _native) is no maturin target: it is built by
+# build/pure_wheel.py and checked against the binary wheels (signoff/installer.py).
+PURE = "pure"
+PURE_TAGS = "py3-none-any"
 # What `nox -s release-check` must produce and audit, in report order.
-RELEASE_ARTIFACTS: Tuple[str, ...] = ("sdist", *BY_NAME)
+RELEASE_ARTIFACTS: Tuple[str, ...] = ("sdist", *BY_NAME, PURE)
 # The checks each artifact must have passed (wheels.py runs them; the sign-off requires them).
 WHEEL_CHECKS: Dict[str, Tuple[str, ...]] = {
     "sdist": ("twine",),
@@ -117,6 +119,8 @@ WHEEL_CHECKS: Dict[str, Tuple[str, ...]] = {
     "linux-aarch64": ("twine", "tag", "elf", "auditwheel", "abi3audit"),
     "macos-arm64": ("twine", "tag", "macho", "abi3audit"),
     "macos-x86_64": ("twine", "tag", "macho", "abi3audit"),
+    # contents: the binary wheels' files but _native; installer: pip picks each where it fits
+    PURE: ("twine", "tag", "contents", "installer"),
 }
 
 
@@ -146,6 +150,17 @@ def check_tags(file_name: str, platform: ReleasePlatform) -> Result:
         f"cp38-abi3-{'.'.join(tags)}",
         tags=f"{'.'.join(pythons)}-{'.'.join(abis)}-{'.'.join(tags)}",
     )
+
+
+def check_pure_tags(file_name: str) -> Result:
+    """py3-none-any: any Python 3, no ABI, any platform."""
+    try:
+        pythons, abis, tags = wheel_tags(file_name)
+    except ValueError as exc:
+        return {"ok": False, "summary": str(exc)}
+    found = f"{'.'.join(pythons)}-{'.'.join(abis)}-{'.'.join(tags)}"
+    problems = [] if found == PURE_TAGS else [f"tags {found}, expected {PURE_TAGS}"]
+    return _result(problems, PURE_TAGS, tags=found)
 
 
 # ----------------------------------------------------------------------------- reading wheels

@@ -120,6 +120,12 @@ ITEMS: Tuple[Item, ...] = (
         checks_release.wheels_linux,
     ),
     Item(
+        "wheels-pure",
+        DISTRIBUTION,
+        "Pure-Python wheel: the binary one without _native, chosen by pip where none fits",
+        checks_release.wheels_pure,
+    ),
+    Item(
         "wheels-platforms",
         DISTRIBUTION,
         "Wheels for all platforms (Linux x86_64/aarch64, macOS arm64/x86_64) audited, cells run",

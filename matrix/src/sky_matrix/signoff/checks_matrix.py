@@ -13,7 +13,9 @@ import dataclasses
 import platform
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from sky_matrix.core.model import abi_tag
 from sky_matrix.core.text import version_key
+from sky_matrix.plan.discovery import label_sort_key
 from sky_matrix.signoff.context import Context, EvidenceError, read_json
 from sky_matrix.signoff.verdict import FAIL, INSUFFICIENT, NOT_VERIFIABLE, PASS, Outcome, missing
 
@@ -154,13 +156,17 @@ def matrix_pythons(ctx: Context) -> Outcome:
     }
     absent = [v for v in RELEASE_PYTHONS if v not in passing]
     span = f"CPython {RELEASE_PYTHONS[0]}-{RELEASE_PYTHONS[-1]}"
+    # The interpreters beyond the release's CPythons (PyPy, free-threaded) by their ABI tags.
+    others = sorted((p for p in passing if p not in RELEASE_PYTHONS), key=label_sort_key)
+    beyond = f"; also passing: {', '.join(abi_tag(p) for p in others)}" if others else ""
     if absent:
         return Outcome(
             INSUFFICIENT,
             f"no passing Linux {COMPAT_SUITE} cell for CPython {', '.join(absent)} "
             f"(passing: {', '.join(sorted(passing, key=version_key)) or 'none'})",
         )
-    return Outcome(PASS, f"a passing Linux {COMPAT_SUITE} cell for each of {span}")
+    tags = ", ".join(abi_tag(v) for v in RELEASE_PYTHONS)
+    return Outcome(PASS, f"a passing Linux {COMPAT_SUITE} cell for each of {span} ({tags}){beyond}")
 
 
 def matrix_macos(ctx: Context) -> Outcome:

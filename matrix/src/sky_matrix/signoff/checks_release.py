@@ -234,6 +234,28 @@ def wheels_linux(ctx: Context) -> Outcome:
     return Outcome(PASS, "built and audited: " + ", ".join(present.values()))
 
 
+def wheels_pure(ctx: Context) -> Outcome:
+    """The py3-none-any wheel (contract: "Installing where no native wheel fits"): present, and
+    its twine, tag, contents and installer checks passed."""
+    problem, artifacts = _load_wheels(ctx)
+    if problem:
+        return problem
+    problems, absent, present = _audited(artifacts, (binaries.PURE,), project_version(ctx))
+    if problems:
+        return Outcome(FAIL, "; ".join(problems))
+    if absent:
+        return Outcome(
+            FAIL,
+            f"no pure-Python wheel in {ctx.show(ctx.evidence.wheels)}: run nox -s release-check",
+        )
+    choices = [
+        a.get("checks", {}).get("installer", {}).get("summary", "")
+        for a in artifacts
+        if a.get("platform") == binaries.PURE
+    ]
+    return Outcome(PASS, f"built and audited: {present[binaries.PURE]}; pip chose: {choices[0]}")
+
+
 def _cells_of(
     ctx: Context, platform_name: str, records: List[checks_matrix.Record], no_cells: str
 ) -> Tuple[str, str]:

@@ -15,6 +15,12 @@
   no newer glibc than the tag promises); for macOS wheels the Mach-O facts
   (`binaries.check_macho`: architecture, minos = the tag's version, /usr/lib/libSystem.B.dylib
   the only dylib, Python symbols by dynamic lookup).
+- `--build` also makes the pure-Python wheel (`py3-none-any`, `sky_rs` without `_native`;
+  `build/pure_wheel.py`, with hatchling because maturin builds nothing without Rust). It is
+  checked by `twine`, its tags, `contents` (the binary wheels' files but `_native`, the same
+  metadata) and `installer`: pip's offline choice for CPython 3.8/3.13 on glibc x86_64
+  (binary), 3.14t and PyPy (their own wheel when one is there, else pure), musl and Windows
+  (pure) and macOS arm64 (binary) (`installer.py`).
 - A wheel is only built and audited here: whether its cells can run on this host is written
   beside it (`runnable_here`); macOS cells run on GitHub's macOS runners (matrix.yml).
 
@@ -37,8 +43,9 @@ import time
 from pathlib import Path
 from typing import Any, Deque, Dict, List, Optional, Sequence
 
+from sky_matrix.build import pure_wheel
 from sky_matrix.build.manylinux_wheel import parse_auditwheel_show, wheel_glibc, wheel_tags
-from sky_matrix.signoff import binaries
+from sky_matrix.signoff import binaries, installer
 
 _OUTPUT_LIMIT = 4000
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -52,7 +59,7 @@ def classify(name: str) -> str:
         return "sdist"
     platforms = wheel_tags(name)[2]
     if platforms == ["any"]:
-        return "pure"  # the pure-Python wheel (py3-none-any), when there is one
+        return binaries.PURE  # the pure-Python wheel (py3-none-any)
     for tag in platforms:
         linux = _LINUX_TAG.match(tag)
         if linux:
@@ -146,7 +153,9 @@ def runnable_here(
     """Whether this host can run the cells of an artifact: "yes", or why not."""
     target = binaries.BY_NAME.get(platform_name)
     if target is None:
-        return "yes" if platform_name in ("sdist", "pure") else f"unknown platform {platform_name}"
+        if platform_name in ("sdist", binaries.PURE):
+            return "yes"
+        return f"unknown platform {platform_name}"
     machine = (machine or platform.machine()).lower()
     system = system or platform.system()
     if target.is_macos:
@@ -160,7 +169,9 @@ def audit(path: Path) -> Dict[str, Any]:
     platform_name = classify(path.name)
     target = binaries.BY_NAME.get(platform_name)
     checks: Dict[str, Any] = {"twine": check_twine(path)}
-    if platform_name != "sdist":
+    if platform_name == binaries.PURE:
+        checks["tag"] = binaries.check_pure_tags(path.name)
+    elif platform_name != "sdist":
         if target is not None:
             checks["tag"] = binaries.check_tags(path.name, target)
         if target is not None and platform_name.startswith("linux-"):
@@ -228,6 +239,8 @@ def build(project_root: Path, dist: Path, platforms: Sequence[str]) -> List[Dict
         {"platform": "sdist", **_stream([*maturin, "sdist", "--out", str(dist)], project_root, env)}
     ]
     for name in platforms:
+        if name == binaries.PURE:
+            continue  # after the binary wheels (below)
         target = binaries.BY_NAME[name]
         if shutil.which("rustup"):
             subprocess.run(
@@ -241,7 +254,56 @@ def build(project_root: Path, dist: Path, platforms: Sequence[str]) -> List[Dict
         print(f"sky-rs-wheels: {name}: {' '.join(command[len(maturin) :])}", flush=True)
         done = _stream(command, project_root, dict(env, **dict(target.env)))
         records.append({"platform": name, "target": target.rust_target, **dict(target.env), **done})
+    if binaries.PURE in platforms:
+        records.append(build_pure(project_root, dist))
     return records
+
+
+def build_pure(project_root: Path, dist: Path) -> Dict[str, Any]:
+    """The pure-Python wheel, timed, as a build record."""
+    print("sky-rs-wheels: pure: hatchling from a generated build directory", flush=True)
+    started = time.monotonic()
+    record: Dict[str, Any] = {"platform": binaries.PURE, "backend": "hatchling"}
+    try:
+        built = pure_wheel.build_pure_wheel(project_root, dist)
+    except (pure_wheel.PureWheelError, OSError) as exc:
+        record.update(ok=False, output=str(exc))
+    else:
+        record.update(ok=True, file=built.name)
+    record["seconds"] = round(time.monotonic() - started, 1)
+    return record
+
+
+def check_pure_against_binaries(artifacts: List[Dict[str, Any]]) -> None:
+    """Add `contents` and `installer` to each pure artifact: they need every file of the set."""
+    pures = [a for a in artifacts if a["platform"] == binaries.PURE]
+    binary_wheels = [a for a in artifacts if a["platform"] in binaries.BY_NAME]
+    names = [a["file"] for a in artifacts if a["kind"] == "wheel"]
+    directories = sorted({str(Path(a["path"]).parent) for a in artifacts if a["kind"] == "wheel"})
+    for pure in pures:
+        pure_files = installer.read_wheel(Path(pure["path"]))
+        if not binary_wheels:
+            pure["checks"]["contents"] = {"ok": False, "summary": "no binary wheel to compare with"}
+        else:
+            results = [
+                installer.compare_contents(
+                    pure_files, installer.read_wheel(Path(b["path"])), b["file"]
+                )
+                for b in binary_wheels
+            ]
+            failed = [r for r in results if not r["ok"]]
+            pure["checks"]["contents"] = (
+                failed[0]
+                if failed
+                else {
+                    "ok": True,
+                    "summary": f"equal to each of {len(results)} binary wheels without _native: "
+                    + results[0]["summary"],
+                }
+            )
+        pure["checks"]["installer"] = installer.check_installer_choice(
+            [Path(d) for d in directories], names, classify
+        )
 
 
 def _expected(platforms: Sequence[str]) -> List[str]:
@@ -286,11 +348,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument(
         "--platform",
         action="append",
-        choices=list(binaries.BY_NAME),
+        choices=[*binaries.BY_NAME, binaries.PURE],
         help="wheels to build and expect (default: all of them)",
     )
     args = parser.parse_args(argv)
-    platforms = args.platform or list(binaries.BY_NAME)
+    platforms = args.platform or [*binaries.BY_NAME, binaries.PURE]
     builds: List[Dict[str, Any]] = []
     if args.build:
         if args.dist.is_dir():
@@ -308,6 +370,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     artifacts = sorted(
         (audit(path) for path in files), key=lambda a: (order.get(a["platform"], 99), a["file"])
     )
+    check_pure_against_binaries(artifacts)
     present = {a["platform"] for a in artifacts}
     report = {
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
