@@ -10,7 +10,8 @@ import pytest
 from sky_matrix.config.suites import SUITES
 from sky_matrix.core.errors import UsageError
 from sky_matrix.core.model import Interpreter
-from sky_matrix.execute.platforms import HostPlatform, Platform, Slot
+from sky_matrix.docker.images import IMAGES
+from sky_matrix.execute.platforms import DockerPlatform, HostPlatform, Platform, Slot
 from sky_matrix.plan.discovery import Discovery, Rejected
 from sky_matrix.plan.planner import Selection, full_plan, github_matrix_json, parse_shard, select
 
@@ -171,3 +172,12 @@ def test_the_plan_has_not_drifted() -> None:
 
     expected = (Path(__file__).with_name("plan_snapshot.txt")).read_text(encoding="utf-8")
     assert snapshot_lines() == expected.splitlines()
+
+
+def test_a_suite_that_cannot_run_on_a_platform_is_planned_as_a_stated_skip() -> None:
+    platform = DockerPlatform("sid-pypy3", None)
+    skipped = dict(IMAGES["sid-pypy3"].skipped_suites)
+    assert set(skipped) == {"leaks", "stability"}
+    cells = [p for p in full_plan([platform], strict=False) if p.cell.suite in skipped]
+    assert cells and all(p.skip and "psutil has no wheel for PyPy" in p.skip for p in cells)
+    assert platform.suite_skip("parity") is None

@@ -137,6 +137,9 @@ class DockerPlatform(RunnablePlatform):
     def unusable(self) -> Optional[str]:
         return self._docker_unusable
 
+    def suite_skip(self, suite: str) -> Optional[str]:
+        return dict(self.spec.skipped_suites).get(suite)
+
     def serves_abi3(self) -> bool:
         """Whether an interpreter of this image takes the abi3 container wheel (CPython with the
         GIL); PyPy (`pp3.11`) and free-threaded (`3.14t`) ones get a wheel of their own."""

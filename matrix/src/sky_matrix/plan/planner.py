@@ -89,8 +89,11 @@ def full_plan(platforms: Sequence[Platform], *, strict: bool) -> List[PlannedCel
                     planned = PlannedCell(
                         cell, platform, slot, required=platform.optional_because is None
                     )
+                    suite_skip = platform.suite_skip(suite)
                     if blocked:
                         planned.skip = blocked
+                    elif suite_skip:
+                        planned.skip = suite_skip
                     elif slot.interpreter is None and slot.missing:
                         if strict and platform.interpreters_are_installed_by_user:
                             planned.error = (

@@ -41,6 +41,11 @@ class Platform:
         """Why no cell of this platform can run (known before preparing), else None."""
         return None
 
+    def suite_skip(self, suite: str) -> Optional[str]:
+        """Why `suite` cannot run on this platform at all (its cells are planned and recorded
+        as skipped with this reason), else None."""
+        return None
+
 
 def host_first_key(platform_name: str) -> tuple:
     """Sort key that puts the host before the images (they can build while host cells run)."""
