@@ -4,7 +4,7 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyFloat, PyModule, PyString, PyType};
+use pyo3::types::{PyBytes, PyFloat, PyModule, PyString, PyType};
 use sky_rs_core::overrides::{self, FloatText};
 
 static OS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
@@ -96,8 +96,29 @@ fn environ_surely_lacks(
     let Ok(data) = data.cast_exact::<pyo3::types::PyDict>() else {
         return Ok(false);
     };
-    let key = pyo3::types::PyBytes::new(py, name.as_bytes());
-    Ok(!data.contains(key)?)
+    Ok(!data.contains(environ_key(py, name))?)
+}
+
+/// The `bytes` keys of `os.environ._data` for the override names, made once:
+/// constants, not state (the environment itself is looked up on every call),
+/// and a `bytes` object keeps its hash, so a lookup hashes nothing anew.
+static OVERRIDE_KEYS: PyOnceLock<Vec<(&'static str, Py<PyBytes>)>> = PyOnceLock::new();
+
+fn environ_key<'py>(py: Python<'py>, name: &str) -> Bound<'py, PyBytes> {
+    let keys = OVERRIDE_KEYS.get_or_init(py, || {
+        [
+            overrides::CPU_CORE_LIMIT,
+            overrides::MEMORY_GB_LIMIT,
+            overrides::MEMORY_BYTES_LIMIT,
+        ]
+        .into_iter()
+        .map(|known| (known, PyBytes::new(py, known.as_bytes()).unbind()))
+        .collect()
+    });
+    match keys.iter().find(|(known, _)| *known == name) {
+        Some((_, key)) => key.bind(py).clone(),
+        None => PyBytes::new(py, name.as_bytes()),
+    }
 }
 
 /// `float(value)` by the contract's grammar: an exact `str` of ASCII text is
