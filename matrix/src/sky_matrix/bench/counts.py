@@ -61,7 +61,16 @@ CASES: Tuple[Tuple[str, str, str], ...] = (
     ("truncate_long_string/200,end", "truncate_long_string", "('a b ' * 50, 20)"),
     ("hash_file/1KiB,sha256", "hash_file", "(small, 'sha256')"),
     ("is_process_alive/own pid", "is_process_alive", "(os.getpid(),)"),
+    ("find_free_port/start=20000", "find_free_port", "(20000,)"),
+    ("get_parallel_threads/None", "get_parallel_threads", "(None,)"),
+    ("estimate_fd_for_directory/100-entries", "estimate_fd_for_directory", "(tree,)"),
+    (
+        "get_max_workers_for_file_mounts/dir of 100 + file + URL",
+        "get_max_workers_for_file_mounts",
+        "({'/mnt/dir': tree, '/mnt/file': small, '/mnt/bucket': 's3://bucket/x'},)",
+    ),
 )
+TREE_ENTRIES = 100
 SMALL_CASES = ("get_cpu_count", "read_last_n_lines/n=100", "base36_encode/64 hex")
 
 _PROBE = (
@@ -69,7 +78,7 @@ _PROBE = (
 import os, sys
 from collections import deque
 from itertools import repeat, starmap
-case_fn, backend, argexpr, mode, calls, tail, small = sys.argv[1:8]
+case_fn, backend, argexpr, mode, calls, tail, small, tree = sys.argv[1:9]
 calls = int(calls)
 if case_fn == "noop":
     fn = len
@@ -87,7 +96,7 @@ else:
     else:
         import sky_rs.fallback
         fn = getattr(sky_rs.fallback, case_fn)
-args = eval(argexpr, {"os": os, "tail": tail, "small": small})
+args = eval(argexpr, {"os": os, "tail": tail, "small": small, "tree": tree})
 fn(*args)
 fn(*args)
 def mark(path):
@@ -148,16 +157,20 @@ def _child_env(sky_rs_path: str) -> Dict[str, str]:
     return env
 
 
-def _inputs(workdir: Path) -> Tuple[str, str]:
+def _inputs(workdir: Path) -> Tuple[str, str, str]:
     tail = workdir / "tail.txt"
     tail.write_bytes(TAIL_LINE * TAIL_FILE_LINES)
     small = workdir / "small.bin"
     small.write_bytes(bytes(range(256)) * 4)
-    return str(tail), str(small)
+    tree = workdir / "tree"
+    tree.mkdir()
+    for index in range(TREE_ENTRIES):
+        (tree / f"f{index:03d}").write_bytes(b"x")
+    return str(tail), str(small), str(tree)
 
 
 def _probe_cmd(python: str, case: Tuple[str, str, str], backend: str, mode: str,
-               calls: int, files: Tuple[str, str]) -> List[str]:  # fmt: skip
+               calls: int, files: Tuple[str, str, str]) -> List[str]:  # fmt: skip
     return [python, "-S", "-c", _PROBE, case[1], backend, case[2], mode, str(calls), *files]
 
 
