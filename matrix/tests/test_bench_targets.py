@@ -213,3 +213,17 @@ def test_the_average_fails_below_five_whatever_the_ceilings_say() -> None:
     assert average.verdict == targets.FAIL
     assert "get_cpu_count 1.29x (CPU, ceiling unknown)" in average.evidence
     assert "some ceilings unknown" in average.evidence
+
+
+def test_the_counts_decide_whether_a_function_makes_system_calls() -> None:
+    # getrusage put more of this call in user space (sampled on a loaded host), but the
+    # deterministic count says it makes 15 system calls: bounded by them, 90 / 10 = 9x.
+    report = bench([with_cpu(case("get_cpu_count", 25_000.0, 90_000.0), 10_000.0, 12_000.0)])
+    made = counts()
+    made["cases"]["get_cpu_count"] = {
+        "rust": {"instructions": 20_000, "syscalls": 15.0},
+        "python": {"instructions": 380_000, "syscalls": 41.0},
+    }
+    report["deterministic"] = made
+    (found,) = targets.function_bounds(report)
+    assert (found.bound, found.ceiling) == (targets.SYSTEM_CALLS, pytest.approx(9.0))

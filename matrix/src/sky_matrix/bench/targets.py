@@ -20,12 +20,13 @@ thresholds and the way each figure is computed live here only.
 - Per function, the sign-off also gives what bounds the speedup and the ceiling
   that bound allows (`function_bounds`): `hash` (hash_file on >= 1 MiB: both
   backends run a native hash over the same bytes, so 1.0x is the best either can
-  do); `system calls` (the Rust call spends at least as much CPU time in the
-  kernel as in user space, per getrusage over the measured rounds: the ceiling
+  do); `system calls` (the Rust call makes system calls per the deterministic
+  counts, or, without them, spends at least as much CPU time in the kernel as
+  in user space per getrusage over the measured rounds: the ceiling
   is Python p10 / Rust kernel time per call, the speedup if Rust's user-space
-  work cost nothing); `CPU` (the rest: the ceiling is Python's instructions per
-  call / the instructions of a call that does nothing, from the deterministic
-  counts: the PyO3 no-op when the wheel has it, else the C builtin `len('')`,
+  work cost nothing); `CPU` (the rest: the ceiling is Python's instructions
+  per call / the instructions of a call that does nothing, from the counts:
+  the PyO3 no-op when the wheel has it, else the C builtin `len('')`,
   which is cheaper and so gives a higher ceiling). The ceilings explain the
   average; they never change its verdict.
 - Design targets: format_float, truncate_long_string and base36_encode each >=
@@ -133,6 +134,14 @@ def _python_instructions(bench: Dict[str, Any], function: str) -> Optional[float
     return None
 
 
+def _rust_syscalls(bench: Dict[str, Any], function: str) -> Optional[float]:
+    cases = (bench.get("deterministic") or {}).get("cases") or {}
+    for case_id, backends in cases.items():
+        if case_id.split("/", 1)[0] == function and "syscalls" in backends.get("rust", {}):
+            return float(backends["rust"]["syscalls"])
+    return None
+
+
 def _case_bound(bench: Dict[str, Any], case: Dict[str, Any]) -> tuple[str, Optional[float]]:
     rust = case["contenders"]["rust"]
     python_ns = float(case["contenders"]["python"][RATIO_STATISTIC])
@@ -140,8 +149,14 @@ def _case_bound(bench: Dict[str, Any], case: Dict[str, Any]) -> tuple[str, Optio
         return HASH, 1.0
     system_ns = float(rust.get("system_ns_per_call") or 0.0)
     user_ns = float(rust.get("user_ns_per_call") or 0.0)
-    if system_ns > 0 and system_ns >= user_ns:
+    syscalls = _rust_syscalls(bench, case["function"])
+    # The deterministic count decides when there is one (getrusage's split of CPU time
+    # between kernel and user is sampled, and unreliable on a loaded host).
+    makes_syscalls = syscalls > 0 if syscalls is not None else 0 < system_ns >= user_ns
+    if makes_syscalls and system_ns > 0:
         return SYSTEM_CALLS, python_ns / system_ns
+    if makes_syscalls:
+        return SYSTEM_CALLS, None
     floor = _floor_instructions(bench)
     python_instructions = _python_instructions(bench, case["function"])
     if floor and python_instructions:
