@@ -143,3 +143,87 @@ def test_validity_needs_active_release_rust_and_equal_answers() -> None:
 def test_no_cases_is_an_error() -> None:
     with pytest.raises(ValueError):
         targets.evaluate({"cases": []})
+
+
+def with_cpu(
+    made: Dict[str, Any], system_ns: float, user_ns: float, bytes_read: Optional[int] = None
+) -> Dict[str, Any]:
+    made["contenders"]["rust"].update(system_ns_per_call=system_ns, user_ns_per_call=user_ns)
+    if bytes_read is not None:
+        made["bytes_read"] = bytes_read
+    return made
+
+
+def counts(floor: str = "native") -> Dict[str, Any]:
+    cases: Dict[str, Any] = {
+        "noop/len('')": {"python": {"instructions": 100, "syscalls": 0.0}},
+        "base36_encode/64 hex": {
+            "rust": {"instructions": 6_000, "syscalls": 0.0},
+            "python": {"instructions": 80_000, "syscalls": 0.0},
+        },
+    }
+    if floor == "native":
+        cases["noop/_native._noop()"] = {"rust": {"instructions": 400, "syscalls": 0.0}}
+    return {"environment": "CPython-3.11.7-linux-x86_64-glibc-2.36", "cases": cases}
+
+
+def test_each_function_has_its_bound_and_the_ceiling_that_bound_allows() -> None:
+    report = bench(
+        [
+            # The kernel time dominates: bounded by system calls, ceiling 90 / 30 = 3x.
+            with_cpu(case("get_cpu_count", 70_000.0, 90_000.0), 30_000.0, 10_000.0),
+            # A hash over >= 1 MiB: both run a native hash, 1.0x is the best.
+            with_cpu(case("hash_file/1MiB/md5", 1_500.0, 1_200.0), 100.0, 1_400.0, 1 << 20),
+            with_cpu(case("hash_file/1GiB/md5", 1_500.0, 1_200.0), 100.0, 1_400.0, 1 << 30),
+            # A small file: its own kernel time bounds it (12 / 4 = 3x).
+            with_cpu(case("hash_file/1KiB/md5", 5.0, 12.0), 4.0, 1.0, 1024),
+            # No system call: instructions of Python over the PyO3 no-op's, 80k / 400 = 200x.
+            with_cpu(case("base36_encode/64 hex", 0.28, 4.3), 0.0, 0.28),
+        ]
+    )
+    report["deterministic"] = counts()
+    found = {b.function: b for b in targets.function_bounds(report)}
+    assert found["get_cpu_count"].bound == targets.SYSTEM_CALLS
+    assert found["get_cpu_count"].ceiling == pytest.approx(3.0)
+    assert found["hash_file"].bound == targets.HASH
+    assert found["hash_file"].ceiling == pytest.approx(3.0 ** (1 / 3))
+    assert found["base36_encode"].bound == targets.CPU
+    assert found["base36_encode"].ceiling == pytest.approx(200.0)
+    assert found["base36_encode"].text() == "base36_encode 15.36x (CPU, ceiling 200.00x)"
+    # Without the PyO3 no-op the C builtin is the floor: cheaper, so a higher ceiling.
+    report["deterministic"] = counts(floor="builtin")
+    assert targets.function_bounds(report)[-1].ceiling == pytest.approx(800.0)
+
+
+def test_the_average_fails_below_five_whatever_the_ceilings_say() -> None:
+    report = bench(
+        [
+            with_cpu(case("get_cpu_count", 70_000.0, 90_000.0), 30_000.0, 10_000.0),
+            with_cpu(case("base36_encode/64 hex", 0.28, 4.3), 0.0, 0.28),
+        ]
+    )
+    report["deterministic"] = counts()
+    average = next(t for t in targets.evaluate(report) if t.id == "average-speedup")
+    assert average.verdict == targets.FAIL
+    assert "get_cpu_count 1.29x (system calls, ceiling 3.00x)" in average.evidence
+    assert "the bounds allow at most" in average.evidence
+    # No CPU times and no counts (an older report): the ceilings are unknown, still a fail.
+    report = bench([case("get_cpu_count", 70_000.0, 90_000.0)])
+    average = next(t for t in targets.evaluate(report) if t.id == "average-speedup")
+    assert average.verdict == targets.FAIL
+    assert "get_cpu_count 1.29x (CPU, ceiling unknown)" in average.evidence
+    assert "some ceilings unknown" in average.evidence
+
+
+def test_the_counts_decide_whether_a_function_makes_system_calls() -> None:
+    # getrusage put more of this call in user space (sampled on a loaded host), but the
+    # deterministic count says it makes 15 system calls: bounded by them, 90 / 10 = 9x.
+    report = bench([with_cpu(case("get_cpu_count", 25_000.0, 90_000.0), 10_000.0, 12_000.0)])
+    made = counts()
+    made["cases"]["get_cpu_count"] = {
+        "rust": {"instructions": 20_000, "syscalls": 15.0},
+        "python": {"instructions": 380_000, "syscalls": 41.0},
+    }
+    report["deterministic"] = made
+    (found,) = targets.function_bounds(report)
+    assert (found.bound, found.ceiling) == (targets.SYSTEM_CALLS, pytest.approx(9.0))

@@ -9,7 +9,8 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::os::unix::ffi::OsStringExt;
+use std::path::Path;
 
 use crate::sysread;
 
@@ -50,10 +51,38 @@ pub enum Version {
 
 /// Where a controller's limits are read: the directories to read, innermost
 /// first, and which files (v1 or v2) they hold.
+///
+/// Every directory is a prefix of the innermost one (the walk goes from the
+/// process's cgroup up to the mount point), so one path is kept and the
+/// others are its prefixes: no path is built per level.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LimitDirs {
     pub version: Version,
-    pub dirs: Vec<PathBuf>,
+    /// The innermost directory.
+    leaf: Vec<u8>,
+    /// The length of the outermost directory's path (the mount point's).
+    top: usize,
+}
+
+impl LimitDirs {
+    /// The directories as byte paths, innermost first.
+    pub fn dirs(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut next = Some(self.leaf.len());
+        std::iter::from_fn(move || {
+            let end = next?;
+            next = (end > self.top).then(|| {
+                // Components hold no `/`; a cut below `top` is the `/` of a
+                // mount point that ends in one (root `/`, mount point `/`).
+                memchr::memrchr(b'/', &self.leaf[..end]).map_or(self.top, |cut| cut.max(self.top))
+            });
+            Some(&self.leaf[..end])
+        })
+    }
+
+    /// [`LimitDirs::dirs`] as paths.
+    pub fn dir_paths(&self) -> impl Iterator<Item = &Path> + '_ {
+        self.dirs().map(|dir| Path::new(OsStr::from_bytes(dir)))
+    }
 }
 
 /// This process's place in one hierarchy, from a line of `/proc/self/cgroup`.
@@ -85,38 +114,46 @@ pub fn limit_dirs(root: &Path, controller: Controller) -> LimitDirs {
 
 /// Steps 1-4 of the resolution; `None` means "fall back to the fixed paths".
 fn resolve(root: &Path, controller: Controller) -> Option<LimitDirs> {
-    let proc_self = root.join("proc").join("self");
-    let membership = sysread::with_small_file(&proc_self.join("cgroup"), |cgroup| {
+    let root = root.as_os_str().as_bytes();
+    let membership = sysread::with_small_file_in(root, b"proc/self/cgroup", |cgroup| {
         parse_membership(cgroup, controller)
     })
     .ok()??;
-    let mountinfo = sysread::read_whole(&proc_self.join("mountinfo")).ok()?;
-    // Lines are parsed in place; only the chosen mount is copied out.
-    let mounts = lines(&mountinfo).filter_map(parse_mountinfo_fields);
-    let mount = choose_mount_in(mounts, &membership, controller)?;
+    let mountinfo = sysread::read_whole_in(root, b"proc/self/mountinfo").ok()?;
+    let mount = choose_mount_in(cgroup_lines(&mountinfo), &membership, controller)?;
 
-    let mut mount_dir = root.to_path_buf();
-    for component in components(&mount.mount_point) {
-        mount_dir.push(OsStr::from_bytes(component));
-    }
-    let path: Vec<&[u8]> = components(&membership.path).collect();
-    // `choose_mount` checked that the mount root prefixes the path.
-    let relative = path.get(components(&mount.root).count()..)?;
-    let mut dirs = Vec::with_capacity(relative.len() + 1);
-    for depth in (0..=relative.len()).rev() {
-        let mut dir = mount_dir.clone();
-        for component in &relative[..depth] {
-            dir.push(OsStr::from_bytes(component));
+    // `root` joined with the mount point's components, then the path's
+    // components below the mount root, as `PathBuf::push` joins them.
+    let mut leaf =
+        Vec::with_capacity(root.len() + mount.mount_point.len() + membership.path.len() + 2);
+    leaf.extend_from_slice(root);
+    let push = |leaf: &mut Vec<u8>, component: &[u8]| {
+        if leaf.last().is_some_and(|&b| b != b'/') {
+            leaf.push(b'/');
         }
-        dirs.push(dir);
+        leaf.extend_from_slice(component);
+    };
+    for component in components(&mount.mount_point) {
+        push(&mut leaf, component);
     }
-    // `dirs[0]` is the process's own cgroup directory; it must exist.
-    if !dirs.first().is_some_and(|leaf| leaf.is_dir()) {
+    let top = leaf.len();
+    // `choose_mount` checked that the mount root prefixes the path.
+    let below_root = components(&mount.root).count();
+    let mut path = components(&membership.path);
+    for _ in 0..below_root {
+        path.next()?;
+    }
+    for component in path {
+        push(&mut leaf, component);
+    }
+    // The leaf is the process's own cgroup directory; it must exist.
+    if !sysread::is_dir(&leaf) {
         return None;
     }
     Some(LimitDirs {
         version: membership.version,
-        dirs,
+        leaf,
+        top,
     })
 }
 
@@ -124,17 +161,44 @@ fn resolve(root: &Path, controller: Controller) -> Option<LimitDirs> {
 /// else the controller's v1 directory.
 fn fixed_dirs(root: &Path, controller: Controller) -> LimitDirs {
     let cgroup_root = root.join("sys").join("fs").join("cgroup");
-    if cgroup_root.join("cgroup.controllers").exists() {
-        LimitDirs {
-            version: Version::V2,
-            dirs: vec![cgroup_root],
-        }
+    let (version, dir) = if cgroup_root.join("cgroup.controllers").exists() {
+        (Version::V2, cgroup_root)
     } else {
-        LimitDirs {
-            version: Version::V1,
-            dirs: vec![cgroup_root.join(controller.v1_fixed_dir())],
-        }
+        (Version::V1, cgroup_root.join(controller.v1_fixed_dir()))
+    };
+    let leaf = dir.into_os_string().into_vec();
+    LimitDirs {
+        version,
+        top: leaf.len(),
+        leaf,
     }
+}
+
+/// Read the value file `name` in `dir` and call `f` with its content stripped
+/// of whitespace at both ends; `None` when it can't be read (missing,
+/// `EACCES`, `EISDIR`, any other error). Nothing is copied.
+pub fn with_value_in<T>(dir: &[u8], name: &[u8], f: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
+    sysread::with_small_file_in(dir, name, |content| f(strip(content)))
+        .ok()
+        .flatten()
+}
+
+/// The mountinfo lines that can be of a cgroup hierarchy, parsed in place:
+/// only lines holding `cgroup` (the `cgroup`/`cgroup2` type is one of their
+/// fields) are split into fields; the others are skipped at memory speed.
+fn cgroup_lines(mountinfo: &[u8]) -> impl Iterator<Item = MountFields<'_>> {
+    let finder = memchr::memmem::Finder::new(b"cgroup");
+    let mut rest = mountinfo;
+    std::iter::from_fn(move || loop {
+        let hit = finder.find(rest)?;
+        let start = memchr::memrchr(b'\n', &rest[..hit]).map_or(0, |newline| newline + 1);
+        let end = memchr::memchr(b'\n', &rest[hit..]).map_or(rest.len(), |newline| hit + newline);
+        let line = &rest[start..end];
+        rest = rest.get(end + 1..).unwrap_or_default();
+        if let Some(fields) = parse_mountinfo_fields(line) {
+            return Some(fields);
+        }
+    })
 }
 
 /// Split file content into lines at `\n` only, as the kernel writes them.
@@ -360,21 +424,41 @@ pub fn strip(bytes: &[u8]) -> &[u8] {
 
 /// Python's `bytes.split()`: fields separated by runs of whitespace.
 pub fn split_fields(bytes: &[u8]) -> Vec<&[u8]> {
+    fields(bytes).collect()
+}
+
+/// [`split_fields`] without collecting.
+pub fn fields(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     bytes
         .split(|b| WHITESPACE.contains(b))
         .filter(|f| !f.is_empty())
-        .collect()
 }
 
 /// A number in a limit file: ASCII `-?[0-9]+` whose value fits an `i64`.
 /// Anything else (`+5`, `1.5`, `0x10`, non-ASCII digits, too large) is `None`.
 pub fn parse_number(field: &[u8]) -> Option<i64> {
-    let digits = field.strip_prefix(b"-").unwrap_or(field);
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    let (negative, digits) = match field.strip_prefix(b"-") {
+        Some(digits) => (true, digits),
+        None => (false, field),
+    };
+    if digits.is_empty() {
         return None;
     }
-    // Only ASCII remains, so this is valid UTF-8; `parse` checks the range.
-    std::str::from_utf8(field).ok()?.parse().ok()
+    // Accumulated negatively, so that `i64::MIN` fits.
+    let mut value: i64 = 0;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        value = value
+            .checked_mul(10)?
+            .checked_sub(i64::from(digit - b'0'))?;
+    }
+    if negative {
+        Some(value)
+    } else {
+        value.checked_neg()
+    }
 }
 
 #[cfg(test)]
@@ -602,12 +686,10 @@ mod tests {
         std::fs::create_dir_all(root.join("sys/fs/cgroup/pod/ctr")).unwrap();
         let found = limit_dirs(root, Controller::Cpu);
         let base = root.join("sys/fs/cgroup");
+        assert_eq!(found.version, Version::V2);
         assert_eq!(
-            found,
-            LimitDirs {
-                version: Version::V2,
-                dirs: vec![base.join("pod/ctr"), base.join("pod"), base.clone()],
-            }
+            found.dir_paths().collect::<Vec<_>>(),
+            vec![base.join("pod/ctr"), base.join("pod"), base.clone()],
         );
     }
 
@@ -616,21 +698,16 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
         let base = root.join("sys/fs/cgroup");
+        let found = limit_dirs(root, Controller::Memory);
+        assert_eq!(found.version, Version::V1);
         assert_eq!(
-            limit_dirs(root, Controller::Memory),
-            LimitDirs {
-                version: Version::V1,
-                dirs: vec![base.join("memory")],
-            }
+            found.dir_paths().collect::<Vec<_>>(),
+            vec![base.join("memory")]
         );
         write(root, "sys/fs/cgroup/cgroup.controllers", "cpu memory\n");
-        assert_eq!(
-            limit_dirs(root, Controller::Cpu),
-            LimitDirs {
-                version: Version::V2,
-                dirs: vec![base.clone()],
-            }
-        );
+        let found = limit_dirs(root, Controller::Cpu);
+        assert_eq!(found.version, Version::V2);
+        assert_eq!(found.dir_paths().collect::<Vec<_>>(), vec![base.clone()]);
         // A resolvable hierarchy whose directory is missing still falls back.
         write(root, "proc/self/cgroup", "0::/gone\n");
         write(
@@ -638,6 +715,50 @@ mod tests {
             "proc/self/mountinfo",
             "30 24 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
         );
-        assert_eq!(limit_dirs(root, Controller::Cpu).dirs, vec![base]);
+        assert_eq!(
+            limit_dirs(root, Controller::Cpu)
+                .dir_paths()
+                .collect::<Vec<_>>(),
+            vec![base]
+        );
+    }
+
+    #[test]
+    fn dirs_are_the_leaf_and_its_prefixes_down_to_the_mount_point() {
+        let dirs = |leaf: &str, top: usize| {
+            let found = LimitDirs {
+                version: Version::V1,
+                leaf: leaf.as_bytes().to_vec(),
+                top,
+            };
+            found
+                .dirs()
+                .map(|dir| String::from_utf8(dir.to_vec()).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            dirs("/sys/fs/cgroup/memory/a/b", "/sys/fs/cgroup/memory".len()),
+            [
+                "/sys/fs/cgroup/memory/a/b",
+                "/sys/fs/cgroup/memory/a",
+                "/sys/fs/cgroup/memory"
+            ]
+        );
+        // Root `/` with a mount point `/`: the outermost directory is `/`.
+        assert_eq!(dirs("/a/b", 1), ["/a/b", "/a", "/"]);
+        assert_eq!(dirs("/", 1), ["/"]);
+        // An empty root and a relative mount point.
+        assert_eq!(dirs("cg/x", 2), ["cg/x", "cg"]);
+        assert_eq!(dirs("cg", 2), ["cg"]);
+    }
+
+    #[test]
+    fn only_lines_naming_cgroup_are_parsed() {
+        let mountinfo = b"1 0 0:1 / / rw - ext4 /dev/sda rw\n\
+            2 1 0:2 / /sys/fs/cgroup/cpu rw shared:3 - cgroup cgroup rw,cpu\n\
+            3 1 0:3 / /cgroupish rw - tmpfs tmpfs rw\n\
+            4 1 0:4 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw";
+        let found: Vec<&[u8]> = cgroup_lines(mountinfo).map(|m| m.fstype).collect();
+        assert_eq!(found, [&b"cgroup"[..], b"tmpfs", b"cgroup2"]);
     }
 }

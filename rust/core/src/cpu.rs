@@ -65,8 +65,7 @@ pub fn affinity_cpus() -> Option<u64> {
 pub fn cgroup_cpu_limit(root: &Path) -> Option<u64> {
     let found = cgroup::limit_dirs(root, Controller::Cpu);
     found
-        .dirs
-        .iter()
+        .dirs()
         .filter_map(|dir| level_limit(found.version, dir))
         .min()
 }
@@ -102,27 +101,24 @@ pub fn is_kubernetes_ascii(cloud: &str) -> Option<bool> {
 }
 
 /// The whole CPUs one cgroup directory allows, `None` for "no limit here".
-fn level_limit(version: Version, dir: &Path) -> Option<u64> {
+fn level_limit(version: Version, dir: &[u8]) -> Option<u64> {
     let (quota, period) = match version {
-        Version::V2 => {
-            let content = cgroup::read_stripped(&dir.join("cpu.max"))?;
-            let fields = cgroup::split_fields(&content);
+        Version::V2 => cgroup::with_value_in(dir, b"cpu.max", |content| {
+            let mut fields = cgroup::fields(content);
             // At least two fields; a third and more are ignored.
-            let (quota, period) = (fields.first()?, fields.get(1)?);
-            if *quota == b"max" {
+            let (quota, period) = (fields.next()?, fields.next()?);
+            if quota == b"max" {
                 return None;
             }
-            (cgroup::parse_number(quota)?, cgroup::parse_number(period)?)
-        }
+            Some((cgroup::parse_number(quota)?, cgroup::parse_number(period)?))
+        })?,
         Version::V1 => {
-            let quota =
-                cgroup::parse_number(&cgroup::read_stripped(&dir.join("cpu.cfs_quota_us"))?)?;
+            let quota = cgroup::with_value_in(dir, b"cpu.cfs_quota_us", cgroup::parse_number)?;
             // No quota (-1): the period cannot change the answer, so it is not read.
             if quota <= 0 {
                 return None;
             }
-            let period =
-                cgroup::parse_number(&cgroup::read_stripped(&dir.join("cpu.cfs_period_us"))?)?;
+            let period = cgroup::with_value_in(dir, b"cpu.cfs_period_us", cgroup::parse_number)?;
             (quota, period)
         }
     };
@@ -136,6 +132,7 @@ fn level_limit(version: Version, dir: &Path) -> Option<u64> {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
 
     /// Count the CPUs in a kernel CPU list such as `0-3,8,10-11`.
     fn count_cpu_list(list: &str) -> u64 {
@@ -281,10 +278,14 @@ mod tests {
             ("", None),
         ] {
             write(dir, "cpu.max", content);
-            assert_eq!(level_limit(Version::V2, dir), expected, "{content:?}");
+            assert_eq!(
+                level_limit(Version::V2, dir.as_os_str().as_bytes()),
+                expected,
+                "{content:?}"
+            );
         }
         std::fs::remove_file(dir.join("cpu.max")).unwrap();
-        assert_eq!(level_limit(Version::V2, dir), None);
+        assert_eq!(level_limit(Version::V2, dir.as_os_str().as_bytes()), None);
     }
 
     #[test]
@@ -303,7 +304,7 @@ mod tests {
             write(dir, "cpu.cfs_quota_us", quota);
             write(dir, "cpu.cfs_period_us", period);
             assert_eq!(
-                level_limit(Version::V1, dir),
+                level_limit(Version::V1, dir.as_os_str().as_bytes()),
                 expected,
                 "{quota:?} {period:?}"
             );
@@ -311,7 +312,7 @@ mod tests {
         // v1 levels never read cpu.max.
         write(dir, "cpu.max", "100000 100000");
         std::fs::remove_file(dir.join("cpu.cfs_period_us")).unwrap();
-        assert_eq!(level_limit(Version::V1, dir), None);
+        assert_eq!(level_limit(Version::V1, dir.as_os_str().as_bytes()), None);
     }
 
     #[test]

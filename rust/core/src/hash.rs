@@ -5,7 +5,9 @@
 //! under the interpreter's OpenSSL, the XOF rejection) stays with `hashlib`
 //! in the binding; this module only answers for canonical names.
 
+use std::fs::File;
 use std::io::{self, Read};
+use std::mem::MaybeUninit;
 
 use sha2::Digest;
 
@@ -117,6 +119,28 @@ impl HashAlgorithm {
         }
     }
 
+    /// Digest of an open file from its current position to end of file,
+    /// read in place (no copy, no zeroed buffer); `size` is its `fstat` size
+    /// if known, which only sizes the buffer.
+    pub fn digest_file(self, file: &File, size: Option<u64>) -> io::Result<Vec<u8>> {
+        match self {
+            HashAlgorithm::Md5 => digest_file_with::<md5::Md5>(file, size),
+            HashAlgorithm::Sha1 => digest_file_with::<sha1::Sha1>(file, size),
+            HashAlgorithm::Sha224 => digest_file_with::<sha2::Sha224>(file, size),
+            HashAlgorithm::Sha256 => digest_file_with::<sha2::Sha256>(file, size),
+            HashAlgorithm::Sha384 => digest_file_with::<sha2::Sha384>(file, size),
+            HashAlgorithm::Sha512 => digest_file_with::<sha2::Sha512>(file, size),
+            HashAlgorithm::Sha512_224 => digest_file_with::<sha2::Sha512_224>(file, size),
+            HashAlgorithm::Sha512_256 => digest_file_with::<sha2::Sha512_256>(file, size),
+            HashAlgorithm::Sha3_224 => digest_file_with::<sha3::Sha3_224>(file, size),
+            HashAlgorithm::Sha3_256 => digest_file_with::<sha3::Sha3_256>(file, size),
+            HashAlgorithm::Sha3_384 => digest_file_with::<sha3::Sha3_384>(file, size),
+            HashAlgorithm::Sha3_512 => digest_file_with::<sha3::Sha3_512>(file, size),
+            HashAlgorithm::Blake2b => digest_file_with::<blake2::Blake2b512>(file, size),
+            HashAlgorithm::Blake2s => digest_file_with::<blake2::Blake2s256>(file, size),
+        }
+    }
+
     /// Digest of a byte string.
     pub fn digest_bytes(self, bytes: &[u8]) -> Vec<u8> {
         match self.digest_reader(bytes) {
@@ -136,6 +160,39 @@ fn digest_with<D: Digest, R: Read>(mut reader: R) -> io::Result<Vec<u8>> {
             Ok(k) => hasher.update(&buffer[..k]),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
+        }
+    }
+    Ok(hasher.finalize().to_vec())
+}
+
+/// The read buffer for a file whose `fstat` size is `size`: room for the
+/// whole file and one byte more (so the first read comes back short and the
+/// next one sees end of file), at most [`READ_SIZE`], at least one page
+/// (procfs and the like report size 0 and still have content).
+fn file_buffer_size(size: Option<u64>) -> usize {
+    const PAGE: usize = 4096;
+    size.map_or(READ_SIZE, |size| {
+        usize::try_from(size)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1)
+            .clamp(PAGE, READ_SIZE)
+    })
+}
+
+/// [`HashAlgorithm::digest_file`] for one digest type. The buffer is never
+/// zeroed: each read initializes what it returns, and zeroing 256 KiB per
+/// call cost more than hashing a small file.
+fn digest_file_with<D: Digest>(file: &File, size: Option<u64>) -> io::Result<Vec<u8>> {
+    let mut hasher = D::new();
+    let mut buffer: Vec<MaybeUninit<u8>> = Vec::with_capacity(file_buffer_size(size));
+    // SAFETY: `MaybeUninit` needs no initialization.
+    unsafe { buffer.set_len(buffer.capacity()) };
+    loop {
+        match crate::sysread::read_uninit(file, &mut buffer)? {
+            0 => break,
+            // SAFETY: the read initialized the first `got` bytes.
+            got => hasher
+                .update(unsafe { std::slice::from_raw_parts(buffer.as_ptr().cast::<u8>(), got) }),
         }
     }
     Ok(hasher.finalize().to_vec())
@@ -268,5 +325,38 @@ mod tests {
         }
         let err = HashAlgorithm::Md5.digest_reader(Failing).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EIO));
+    }
+
+    #[test]
+    fn a_file_hashes_as_its_bytes_whatever_the_size_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        // Debug builds hash slowly: a few sizes around a page and the buffer.
+        for size in [0usize, 1, 4096, 4097, READ_SIZE + 7] {
+            let content: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
+            let path = dir.path().join(format!("f{size}"));
+            std::fs::write(&path, &content).unwrap();
+            for algorithm in HashAlgorithm::ALL {
+                let expected = algorithm.digest_bytes(&content);
+                // The right size, none, and a wrong one (the file changed
+                // after `fstat`): the hint sizes the buffer, never the answer.
+                for hint in [Some(size as u64), None, Some(0), Some(3)] {
+                    let file = File::open(&path).unwrap();
+                    assert_eq!(
+                        algorithm.digest_file(&file, hint).unwrap(),
+                        expected,
+                        "{algorithm:?} {size} {hint:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_buffer_holds_a_small_file_and_one_byte_more() {
+        assert_eq!(file_buffer_size(Some(1024)), 4096);
+        assert_eq!(file_buffer_size(Some(10_000)), 10_001);
+        assert_eq!(file_buffer_size(Some(1 << 30)), READ_SIZE);
+        assert_eq!(file_buffer_size(Some(u64::MAX)), READ_SIZE);
+        assert_eq!(file_buffer_size(None), READ_SIZE);
     }
 }

@@ -119,8 +119,7 @@ pub fn meminfo_total_bytes(root: &Path) -> Option<u64> {
 pub fn cgroup_memory_limit(root: &Path, physical: Option<u64>) -> Option<u64> {
     let found = cgroup::limit_dirs(root, Controller::Memory);
     found
-        .dirs
-        .iter()
+        .dirs()
         .filter_map(|dir| level_limit(found.version, dir, physical))
         .min()
 }
@@ -144,18 +143,18 @@ fn smaller_known(total: Option<u64>, limit: Option<u64>) -> Option<u64> {
 }
 
 /// The memory limit of one cgroup directory, `None` for "no limit here".
-fn level_limit(version: Version, dir: &Path, physical: Option<u64>) -> Option<u64> {
+fn level_limit(version: Version, dir: &[u8], physical: Option<u64>) -> Option<u64> {
     let limit = match version {
-        Version::V2 => {
-            let content = cgroup::read_stripped(&dir.join("memory.max"))?;
+        Version::V2 => cgroup::with_value_in(dir, b"memory.max", |content| {
             if content == b"max" {
                 return None;
             }
-            u64::try_from(cgroup::parse_number(&content)?).ok()?
-        }
+            u64::try_from(cgroup::parse_number(content)?).ok()
+        })?,
         Version::V1 => {
-            let content = cgroup::read_stripped(&dir.join("memory.limit_in_bytes"))?;
-            let limit = u64::try_from(cgroup::parse_number(&content)?).ok()?;
+            let limit = cgroup::with_value_in(dir, b"memory.limit_in_bytes", |content| {
+                u64::try_from(cgroup::parse_number(content)?).ok()
+            })?;
             // v1 writes "unlimited" as a huge page-aligned number.
             if physical.is_some_and(|physical| limit > physical) {
                 return None;
@@ -169,6 +168,7 @@ fn level_limit(version: Version, dir: &Path, physical: Option<u64>) -> Option<u6
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
 
     fn write(root: &Path, relative: &str, content: &str) {
         let path = root.join(relative);
@@ -256,7 +256,7 @@ mod tests {
         ] {
             write(dir, "memory.max", content);
             assert_eq!(
-                level_limit(Version::V2, dir, Some(1024)),
+                level_limit(Version::V2, dir.as_os_str().as_bytes(), Some(1024)),
                 expected,
                 "{content:?}"
             );
@@ -281,7 +281,7 @@ mod tests {
         ] {
             write(dir, "memory.limit_in_bytes", content);
             assert_eq!(
-                level_limit(Version::V1, dir, physical),
+                level_limit(Version::V1, dir.as_os_str().as_bytes(), physical),
                 expected,
                 "{content:?}"
             );

@@ -184,24 +184,34 @@ pub fn read_tail<S: TailSource>(source: &mut S, n: u64, chunk_size: u64) -> io::
     // `n` newlines delimit the last `n` lines, plus one when the content
     // ends with '\n' (that newline ends the last line).
     let mut newlines_needed = n;
-    let mut newlines_seen: u64 = 0;
+    // Where the newlines seen lie, as distances from the end of the content
+    // (stable while chunks are prepended), newest first: found in one pass
+    // from the end, and the lines are cut at them without a second scan.
+    let mut newlines: Vec<usize> =
+        Vec::with_capacity(usize::try_from(n).unwrap_or(usize::MAX).min(1024) + 1);
     let mut pos = size;
-    while pos > 0 && newlines_seen < newlines_needed {
+    while pos > 0 && (newlines.len() as u64) < newlines_needed {
         // `want <= MAX_READ`, so it fits in usize.
         let want = read_size.min(pos);
         pos -= want;
         let first_chunk = pos + want == size;
+        let older = buffer.len();
         let chunk = buffer.prepend_with(want as usize, |chunk| read_up_to(source, chunk, pos))?;
         if first_chunk && chunk.last() == Some(&b'\n') {
             newlines_needed = newlines_needed.saturating_add(1);
         }
-        // Counted from the chunk's end, and only as far as still needed.
-        let still_needed = newlines_needed - newlines_seen;
-        newlines_seen += count_newlines_back(chunk, still_needed);
+        // Found from the chunk's end, and only as far as still needed.
+        let still_needed = newlines_needed - newlines.len() as u64;
+        let from_end = older + chunk.len();
+        newlines.extend(
+            memchr::memrchr_iter(b'\n', chunk)
+                .take(usize::try_from(still_needed).unwrap_or(usize::MAX))
+                .map(|at| from_end - at),
+        );
     }
     let FrontBuffer { storage, start } = buffer;
     // SAFETY: `storage[start..]` holds what the reads wrote.
-    let lines = last_lines(unsafe { assume_init(&storage[start..]) }, n);
+    let lines = last_lines(unsafe { assume_init(&storage[start..]) }, n, &newlines);
     Ok(Tail {
         storage,
         start,
@@ -227,49 +237,31 @@ fn read_up_to<S: TailSource>(
     Ok(filled)
 }
 
-/// The newlines in `bytes`, counted from its end, stopping at `limit`.
-fn count_newlines_back(bytes: &[u8], limit: u64) -> u64 {
-    let mut seen = 0;
-    let mut end = bytes.len();
-    while seen < limit {
-        match rfind_newline(&bytes[..end]) {
-            Some(newline) => {
-                seen += 1;
-                end = newline;
-            }
-            None => break,
-        }
-    }
-    seen
-}
-
-/// The position of the last `'\n'` in `bytes`.
-fn rfind_newline(bytes: &[u8]) -> Option<usize> {
-    crate::bytescan::rfind(bytes, b'\n')
-}
-
 /// Ranges of the last `n` pieces of `bytes` split on `'\n'`, oldest first,
 /// where a final empty piece (content ending in `'\n'`, or no content) is
-/// not a line.
-fn last_lines(bytes: &[u8], n: u64) -> Vec<Range<usize>> {
-    let content = match bytes.last() {
-        Some(b'\n') => &bytes[..bytes.len() - 1],
-        Some(_) => bytes,
+/// not a line. `newlines_from_end` holds the last newlines of `bytes` (as
+/// distances from its end, newest first): at least as many as the `n` lines
+/// need, or all of them.
+fn last_lines(bytes: &[u8], n: u64, newlines_from_end: &[usize]) -> Vec<Range<usize>> {
+    let total = bytes.len();
+    let (content_end, skip) = match bytes.last() {
+        Some(b'\n') => (total - 1, 1),
+        Some(_) => (total, 0),
         None => return Vec::new(),
     };
-    let mut lines = Vec::with_capacity(usize::try_from(n).unwrap_or(usize::MAX).min(1024));
-    let mut end = content.len();
-    while (lines.len() as u64) < n {
-        match rfind_newline(&content[..end]) {
-            Some(newline) => {
-                lines.push(newline + 1..end);
-                end = newline;
-            }
-            None => {
-                lines.push(0..end);
-                break;
-            }
+    let wanted = usize::try_from(n).unwrap_or(usize::MAX);
+    let mut lines = Vec::with_capacity(wanted.min(newlines_from_end.len() + 1));
+    let mut end = content_end;
+    for &distance in newlines_from_end.iter().skip(skip) {
+        if lines.len() == wanted {
+            break;
         }
+        let newline = total - distance;
+        lines.push(newline + 1..end);
+        end = newline;
+    }
+    if lines.len() < wanted {
+        lines.push(0..end);
     }
     lines.reverse();
     lines
@@ -286,6 +278,11 @@ struct FrontBuffer {
 }
 
 impl FrontBuffer {
+    /// Bytes of content so far.
+    fn len(&self) -> usize {
+        self.storage.len() - self.start
+    }
+
     /// Let `fill` write up to `k` bytes before the current content and
     /// return how many it wrote; only those become content (a file that
     /// shrank while we read gives fewer bytes, as Python's `f.read(k)` does).

@@ -17,6 +17,8 @@ pub fn base36_encode<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     #[cfg(feature = "leak-canary")]
     crate::canary::leak_bytes();
+    #[cfg(feature = "counts-canary")]
+    counts_canary();
     guarded(
         py,
         Function::Base36Encode,
@@ -56,4 +58,12 @@ fn encode<'py>(py: Python<'py>, hex_str: &Bound<'py, PyAny>) -> Answer<Bound<'py
     let bytes = value.call_method1("to_bytes", (bits.div_ceil(8), "big"))?;
     let bytes = bytes.cast::<PyBytes>().map_err(PyErr::from)?;
     Ok(PyString::new(py, &base36::encode_be_bytes(bytes.as_bytes())).into_any())
+}
+
+/// Deliberate extra work (feature `counts-canary`): a few hundred instructions
+/// and an allocation per call, which the counts check must report.
+#[cfg(feature = "counts-canary")]
+fn counts_canary() {
+    let scratch: Vec<u64> = (0..64).map(std::hint::black_box).collect();
+    std::hint::black_box(scratch);
 }

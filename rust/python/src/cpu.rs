@@ -31,6 +31,9 @@ fn cpu_count(py: Python<'_>) -> Answer<Bound<'_, PyAny>> {
             )))),
         };
     }
+    // Deliberate extra system calls (feature `counts-canary`), for the counts check to catch.
+    #[cfg(feature = "counts-canary")]
+    let _ = std::hint::black_box(std::fs::read("/proc/self/cgroup"));
     let count = crate::shutdown::detach(py, cpu::host_cpu_count);
     Ok(PyInt::new(py, count).into_any())
 }

@@ -40,7 +40,7 @@ fn hash<'py>(
     require_str(hash_alg, "hash_alg")?;
     let os_path = path.encode_for(PathOp::Open)?;
     // Opened before the algorithm name is resolved, as SkyPilot does.
-    let mut file = crate::shutdown::detach(py, || open_regular(&os_path))
+    let (mut file, size) = crate::shutdown::detach(py, || open_regular(&os_path))
         .map_err(|err| os_error(py, &err, Some(path.filename())))?;
     #[cfg(feature = "leak-canary")]
     crate::canary::leak_file_descriptor(&file);
@@ -71,7 +71,7 @@ fn hash<'py>(
     let block_size = hasher.getattr("block_size")?;
     let digest = match HashAlgorithm::from_canonical_name(&name_text) {
         Some(algorithm) => {
-            let digest = crate::shutdown::detach(py, || algorithm.digest_reader(&mut file))
+            let digest = crate::shutdown::detach(py, || algorithm.digest_file(&file, size))
                 // Read errors name the file too (the reference adds the name
                 // Python's `file.readinto()` leaves out).
                 .map_err(|err| os_error(py, &err, Some(path.filename())))?;
@@ -90,13 +90,15 @@ fn hash<'py>(
 }
 
 /// `open(path, 'rb')`: a directory is `EISDIR`, as Python's `open()` says;
-/// like `open()`, a failing `fstat` does not fail the open.
-fn open_regular(path: &std::path::Path) -> io::Result<File> {
+/// like `open()`, a failing `fstat` does not fail the open. Also the size
+/// that `fstat` saw, if it answered (it sizes the read buffer).
+fn open_regular(path: &std::path::Path) -> io::Result<(File, Option<u64>)> {
     let file = File::open(path)?;
-    if file.metadata().is_ok_and(|status| status.is_dir()) {
+    let status = file.metadata().ok();
+    if status.as_ref().is_some_and(|status| status.is_dir()) {
         return Err(io::Error::from_raw_os_error(libc::EISDIR));
     }
-    Ok(file)
+    Ok((file, status.map(|status| status.len())))
 }
 
 /// Feed the file to the `hashlib` object (names Rust does not hash).

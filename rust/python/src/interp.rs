@@ -4,7 +4,7 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyFloat, PyModule, PyString, PyType};
+use pyo3::types::{PyBytes, PyFloat, PyModule, PyString, PyType};
 use sky_rs_core::overrides::{self, FloatText};
 
 // Every one-time object of the binding is made by `initialize`, at import,
@@ -36,6 +36,8 @@ pub fn initialize(py: Python<'_>) -> PyResult<()> {
     int_repr(py)?;
     str_lower(py)?;
     names(py);
+    // Makes OVERRIDE_KEYS.
+    environ_key(py, overrides::CPU_CORE_LIMIT);
     // PyO3 imports `collections.abc.Mapping` into a cell of its own on the
     // first `PyMapping` type check.
     py.get_type::<pyo3::types::PyMapping>();
@@ -139,8 +141,30 @@ fn environ_surely_lacks(
     let Ok(data) = data.cast_exact::<pyo3::types::PyDict>() else {
         return Ok(false);
     };
-    let key = pyo3::types::PyBytes::new(py, name.as_bytes());
-    Ok(!data.contains(key)?)
+    Ok(!data.contains(environ_key(py, name))?)
+}
+
+/// The `bytes` keys of `os.environ._data` for the override names, made once
+/// (by `initialize`, at import, like every one-time object here):
+/// constants, not state (the environment itself is looked up on every call),
+/// and a `bytes` object keeps its hash, so a lookup hashes nothing anew.
+static OVERRIDE_KEYS: PyOnceLock<Vec<(&'static str, Py<PyBytes>)>> = PyOnceLock::new();
+
+fn environ_key<'py>(py: Python<'py>, name: &str) -> Bound<'py, PyBytes> {
+    let keys = OVERRIDE_KEYS.get_or_init(py, || {
+        [
+            overrides::CPU_CORE_LIMIT,
+            overrides::MEMORY_GB_LIMIT,
+            overrides::MEMORY_BYTES_LIMIT,
+        ]
+        .into_iter()
+        .map(|known| (known, PyBytes::new(py, known.as_bytes()).unbind()))
+        .collect()
+    });
+    match keys.iter().find(|(known, _)| *known == name) {
+        Some((_, key)) => key.bind(py).clone(),
+        None => PyBytes::new(py, name.as_bytes()),
+    }
 }
 
 /// `float(value)` by the contract's grammar: an exact `str` of ASCII text is

@@ -36,7 +36,16 @@ mod truncate;
 const FEATURES: &[(&str, bool)] = &[
     ("leak-canary", cfg!(feature = "leak-canary")),
     ("fault-injection", cfg!(feature = "fault-injection")),
+    ("bench-floor", cfg!(feature = "bench-floor")),
+    ("counts-canary", cfg!(feature = "counts-canary")),
 ];
+
+/// `_noop()` (feature `bench-floor`): the bare cost of calling a PyO3
+/// function, the floor of the functions that make no system call.
+#[cfg(feature = "bench-floor")]
+#[pyfunction]
+#[pyo3(name = "_noop")]
+fn native_noop() {}
 
 /// `_stats() -> {name: (calls answered by Rust, {fallback reason: count})}`.
 #[pyfunction]
@@ -110,6 +119,8 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(shutdown::close, module)?)?;
     #[cfg(feature = "fault-injection")]
     module.add_function(wrap_pyfunction!(fault::inject_fault, module)?)?;
+    #[cfg(feature = "bench-floor")]
+    module.add_function(wrap_pyfunction!(native_noop, module)?)?;
     interp::initialize(module.py())?;
     shutdown::register(module)
 }

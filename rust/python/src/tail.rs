@@ -116,7 +116,7 @@ fn decode_lines<'py>(
 ) -> Answer<Bound<'py, PyAny>> {
     let fast_utf8 = is_plain_utf8(encoding) && is_builtin_handler(errors);
     let count = tail.len();
-    let list = PyList::empty(py);
+    let list = new_list(py, count)?;
     for (index, (line, newline)) in tail.lines_with_end().enumerate() {
         let is_last = index + 1 == count;
         let body = if newline {
@@ -149,9 +149,32 @@ fn decode_lines<'py>(
         } else {
             decode_in_python(py, body, encoding, errors, is_last)?
         };
-        list.append(item)?;
+        set_item(&list, index, item);
     }
     Ok(list.into_any())
+}
+
+/// A list of `count` empty slots, filled by [`set_item`]: no growth and no
+/// `append` per line. Dropped before it is full (an exception while
+/// decoding), the empty slots are skipped by the list's deallocation.
+fn new_list(py: Python<'_>, count: usize) -> PyResult<Bound<'_, PyList>> {
+    let len = pyo3::ffi::Py_ssize_t::try_from(count)
+        .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("too many lines"))?;
+    // SAFETY: the GIL is held; the result is a new list or NULL with an
+    // exception set.
+    let list = unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyList_New(len))? };
+    Ok(list.cast_into::<PyList>()?)
+}
+
+/// Put `item` in the empty slot `index` (< the list's length) of a list from
+/// [`new_list`].
+fn set_item(list: &Bound<'_, PyList>, index: usize, item: Bound<'_, PyAny>) {
+    // `index` < count, which fit a Py_ssize_t in `new_list`.
+    let index = index as pyo3::ffi::Py_ssize_t;
+    // SAFETY: the GIL is held; `index` is in range; PyList_SetItem steals the
+    // reference `into_ptr` gives up, and the slot held nothing to release.
+    let status = unsafe { pyo3::ffi::PyList_SetItem(list.as_ptr(), index, item.into_ptr()) };
+    debug_assert_eq!(status, 0);
 }
 
 /// `text` as a `str` if it is valid UTF-8, by CPython's own decoder (one

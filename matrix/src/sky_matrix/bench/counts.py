@@ -37,6 +37,8 @@ INSTRUCTION_TOLERANCE = 0.05  # a regression above 5 % fails --check
 BASELINE_PATH = Path(__file__).with_name("counts_baseline.json")
 BASELINE_PYTHON_VERSION = "3.11.7"
 MARK_BEGIN = "/nonexistent-sky-bench-mark-begin"
+NO_FLOOR_EXIT_STATUS = 3  # the probe's exit status when the wheel has no `_noop`
+NO_FLOOR_REASON = "skipped: the wheel was built without the bench-floor cargo feature"
 MARK_END = "/nonexistent-sky-bench-mark-end"
 TAIL_LINES = 100
 TAIL_FILE_LINES = 2000
@@ -45,8 +47,12 @@ TAIL_LINE = b"x" * 44 + b"\n"  # ~45-byte lines, as in issue 16
 # (case id, function, argument expression): evaluated in the child with `tail`
 # bound to the input file. `noop` is the floor of a call: a C builtin
 # (`len('')`) called the same way, the bare cost of the interpreter's call path.
+# `native_noop` is `_native._noop()`, a PyO3 function that does nothing: the floor
+# of the pure functions. Only a wheel built with the `bench-floor` cargo feature
+# has it; for any other the case is skipped, with that reason.
 CASES: Tuple[Tuple[str, str, str], ...] = (
     ("noop/len('')", "noop", "('',)"),
+    ("noop/_native._noop()", "native_noop", "()"),
     ("get_cpu_count", "get_cpu_count", "()"),
     ("get_mem_size_gb", "get_mem_size_gb", "()"),
     ("read_last_n_lines/n=100", "read_last_n_lines", "(tail, 100)"),
@@ -55,17 +61,32 @@ CASES: Tuple[Tuple[str, str, str], ...] = (
     ("truncate_long_string/200,end", "truncate_long_string", "('a b ' * 50, 20)"),
     ("hash_file/1KiB,sha256", "hash_file", "(small, 'sha256')"),
     ("is_process_alive/own pid", "is_process_alive", "(os.getpid(),)"),
+    ("find_free_port/start=20000", "find_free_port", "(20000,)"),
+    ("get_parallel_threads/None", "get_parallel_threads", "(None,)"),
+    ("estimate_fd_for_directory/100-entries", "estimate_fd_for_directory", "(tree,)"),
+    (
+        "get_max_workers_for_file_mounts/dir of 100 + file + URL",
+        "get_max_workers_for_file_mounts",
+        "({'/mnt/dir': tree, '/mnt/file': small, '/mnt/bucket': 's3://bucket/x'},)",
+    ),
 )
+TREE_ENTRIES = 100
 SMALL_CASES = ("get_cpu_count", "read_last_n_lines/n=100", "base36_encode/64 hex")
 
-_PROBE = r"""
+_PROBE = (
+    r"""
 import os, sys
 from collections import deque
 from itertools import repeat, starmap
-case_fn, backend, argexpr, mode, calls, tail, small = sys.argv[1:8]
+case_fn, backend, argexpr, mode, calls, tail, small, tree = sys.argv[1:9]
 calls = int(calls)
 if case_fn == "noop":
     fn = len
+elif case_fn == "native_noop":
+    from sky_rs import _native
+    fn = getattr(_native, "_noop", None)
+    if fn is None:
+        raise SystemExit(NO_FLOOR_EXIT)
 else:
     import sky_rs
     if backend == "rust":
@@ -75,7 +96,7 @@ else:
     else:
         import sky_rs.fallback
         fn = getattr(sky_rs.fallback, case_fn)
-args = eval(argexpr, {"os": os, "tail": tail, "small": small})
+args = eval(argexpr, {"os": os, "tail": tail, "small": small, "tree": tree})
 fn(*args)
 fn(*args)
 def mark(path):
@@ -89,11 +110,18 @@ if mode == "strace":
     mark(MARK_END)
 else:
     deque(starmap(fn, repeat(args, calls)), maxlen=0)
-""".replace("MARK_BEGIN", repr(MARK_BEGIN)).replace("MARK_END", repr(MARK_END))
+""".replace("MARK_BEGIN", repr(MARK_BEGIN))
+    .replace("MARK_END", repr(MARK_END))
+    .replace("NO_FLOOR_EXIT", str(NO_FLOOR_EXIT_STATUS))
+)
 
 
 class CountError(Exception):
     """A figure could not be measured; the message says why."""
+
+
+class _Skipped(Exception):
+    """A case this wheel cannot run (the message is the reason)."""
 
 
 def environment_key(python: str) -> str:
@@ -129,16 +157,20 @@ def _child_env(sky_rs_path: str) -> Dict[str, str]:
     return env
 
 
-def _inputs(workdir: Path) -> Tuple[str, str]:
+def _inputs(workdir: Path) -> Tuple[str, str, str]:
     tail = workdir / "tail.txt"
     tail.write_bytes(TAIL_LINE * TAIL_FILE_LINES)
     small = workdir / "small.bin"
     small.write_bytes(bytes(range(256)) * 4)
-    return str(tail), str(small)
+    tree = workdir / "tree"
+    tree.mkdir()
+    for index in range(TREE_ENTRIES):
+        (tree / f"f{index:03d}").write_bytes(b"x")
+    return str(tail), str(small), str(tree)
 
 
 def _probe_cmd(python: str, case: Tuple[str, str, str], backend: str, mode: str,
-               calls: int, files: Tuple[str, str]) -> List[str]:  # fmt: skip
+               calls: int, files: Tuple[str, str, str]) -> List[str]:  # fmt: skip
     return [python, "-S", "-c", _PROBE, case[1], backend, case[2], mode, str(calls), *files]
 
 
@@ -147,6 +179,8 @@ def _syscalls(python: str, case, backend, files, env, workdir: Path) -> float:
     cmd = ["strace", "-f", "-qq", "-o", str(out)]
     cmd += _probe_cmd(python, case, backend, "strace", CALLS_STRACE, files)
     done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if done.returncode == NO_FLOOR_EXIT_STATUS and case[1] == "native_noop":
+        raise _Skipped(NO_FLOOR_REASON)
     if done.returncode != 0:
         raise CountError(f"strace {case[0]} {backend}: {done.stderr.decode()[-400:]}")
     inside = False
@@ -199,9 +233,16 @@ def measure(
             if only and case[0] not in only:
                 continue
             wanted = ("python",) if case[1] == "noop" else backends
+            if case[1] == "native_noop":
+                wanted = ("rust",)
             for backend in wanted:
+                try:
+                    syscalls = _syscalls(python, case, backend, files, env, workdir)
+                except _Skipped as skipped:
+                    figures.setdefault(case[0], {})[backend] = {"skipped": str(skipped)}
+                    continue
                 figures.setdefault(case[0], {})[backend] = {
-                    "syscalls": _syscalls(python, case, backend, files, env, workdir),
+                    "syscalls": syscalls,
                     "instructions": round(
                         _instructions(python, case, backend, files, env, workdir)
                     ),
@@ -214,7 +255,7 @@ def compare(baseline: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
     problems = []
     for case_id, backends in current.items():
         for backend, figures in backends.items():
-            if backend != "rust":
+            if backend != "rust" or "skipped" in figures:
                 continue  # the Python reference is the yardstick, not the product
             base = baseline.get(case_id, {}).get(backend)
             if base is None:
@@ -257,6 +298,8 @@ def table(figures: Dict[str, Any]) -> str:
         py = backends.get("python", {})
 
         def cell(d: Dict[str, Any], key: str) -> str:
+            if "skipped" in d:
+                return d["skipped"] if key == "syscalls" else ""
             return "" if key not in d else f"{d[key]:,g}" if key == "syscalls" else f"{d[key]:,}"
 
         lines.append(
@@ -299,7 +342,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     path = Path(args.baseline)
     baselines = load_baseline(path)
     if args.record:
-        baselines.setdefault(key, {}).update(figures)
+        measured = {
+            case_id: backends
+            for case_id, backends in figures.items()
+            if not all("skipped" in entry for entry in backends.values())
+        }
+        baselines.setdefault(key, {}).update(measured)
         path.write_text(json.dumps(baselines, indent=1, sort_keys=True) + "\n")
         print(f"recorded {path} [{key}]")
         return 0

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import itertools
+import resource
 import time
 from typing import Any, Callable, Dict, List, Sequence
 
@@ -55,6 +56,11 @@ class ContenderTiming:
     name: str
     batch_size: int
     per_call_ns: List[float]  # one sample per measured round: batch time / batch size
+    # CPU time per call over the measured rounds (getrusage): in the kernel (the system
+    # calls) and in user space. Kernel time is the floor a function's own system calls
+    # set: the sign-off's ceiling for system-call-bound functions. 0 when not measured.
+    system_ns_per_call: float = 0.0
+    user_ns_per_call: float = 0.0
 
     @property
     def median_ns(self) -> float:
@@ -75,6 +81,8 @@ class ContenderTiming:
             "p10_ns": self.p10_ns,
             "median_ns": self.median_ns,
             "p99_ns": self.p99_ns,
+            "system_ns_per_call": round(self.system_ns_per_call, 1),
+            "user_ns_per_call": round(self.user_ns_per_call, 1),
             "min_ns": min(self.per_call_ns),
             "max_ns": max(self.per_call_ns),
             "per_call_ns": [round(x, 1) for x in self.per_call_ns],
@@ -140,18 +148,29 @@ def measure(contenders: Sequence[Contender], settings: TimingSettings) -> List[C
         rounds = rounds_for(round_ns, settings, slow)
         warmup = 0 if slow else settings.warmup_rounds
         samples: List[List[float]] = [[] for _ in contenders]
+        cpu_ns: List[List[float]] = [[0.0, 0.0] for _ in contenders]  # [system, user]
         order = list(range(len(contenders)))
         for round_index in range(warmup + rounds):
             shift = round_index % len(order)
             for index in order[shift:] + order[:shift]:
                 contender = contenders[index]
+                before = resource.getrusage(resource.RUSAGE_SELF)
                 elapsed = time_batch(contender.fn, contender.args, contender.kwargs, sizes[index])
+                after = resource.getrusage(resource.RUSAGE_SELF)
                 if round_index >= warmup:
                     samples[index].append(elapsed / sizes[index])
+                    cpu_ns[index][0] += (after.ru_stime - before.ru_stime) * 1e9
+                    cpu_ns[index][1] += (after.ru_utime - before.ru_utime) * 1e9
     finally:
         if was_enabled:
             gc.enable()
     return [
-        ContenderTiming(contender.name, size, per_call)
-        for contender, size, per_call in zip(contenders, sizes, samples)
+        ContenderTiming(
+            contender.name,
+            size,
+            per_call,
+            system_ns_per_call=cpu[0] / (size * len(per_call)) if per_call else 0.0,
+            user_ns_per_call=cpu[1] / (size * len(per_call)) if per_call else 0.0,
+        )
+        for contender, size, per_call, cpu in zip(contenders, sizes, samples, cpu_ns)
     ]
