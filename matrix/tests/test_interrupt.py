@@ -26,6 +26,7 @@ from sky_matrix.core.model import RunPaths
 from sky_matrix.docker import images
 from sky_matrix.execute.container_cell import CELL_LABEL, RUN_LABEL
 from sky_matrix.execute.context import RunContext, RunStopped
+from sky_matrix.execute.scheduler import STOP_GRACE
 
 IMAGE = "bookworm"  # the smallest image whose glibc takes a manylinux_2_17 wheel
 
@@ -81,7 +82,7 @@ def _cell_processes(report: Path) -> List[int]:
     return found
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(700)
 @pytest.mark.parametrize("how", ["SIGTERM to the runner", "SIGINT to its group"])
 def test_an_interrupted_run_keeps_finished_cells_and_records_the_running_ones(
     how: str, tmp_path: Path, project: Path, seeded_env_cache: Path, fake_wheel: Path
@@ -107,16 +108,17 @@ def test_an_interrupted_run_keeps_finished_cells_and_records_the_running_ones(
         200,
     )
     assert _cell_processes(report), "the hanging cell runs"
-    started = time.monotonic()
     if how == "SIGTERM to the runner":
         proc.send_signal(signal.SIGTERM)
         expected, name = 143, "SIGTERM"
     else:
         os.killpg(proc.pid, signal.SIGINT)
         expected, name = 130, "SIGINT"
-    out, _ = proc.communicate(timeout=120)
+    # A hang guard, not a speed limit: the runner gives the killed cells up to STOP_GRACE to
+    # end, and on a host loaded far beyond its cores that wait is real (a 120 s limit here
+    # once failed under a CI run beside a full matrix).
+    out, _ = proc.communicate(timeout=STOP_GRACE + 180)
     assert proc.returncode == expected, out
-    assert time.monotonic() - started < 60
     assert f"stopped by {name}" in out and "1 cell(s) finished and kept, 1 interrupted" in out
 
     cells = _cells(report)
@@ -192,7 +194,7 @@ def test_sigterm_during_a_container_cell_removes_its_container(
         780,
     )
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=120)
+    out, _ = proc.communicate(timeout=STOP_GRACE + 180)
     assert proc.returncode == 143, out
     data = json.loads((report / "report.json").read_text(encoding="utf-8"))
     by_platform = {c["cell"]["platform"]: c for c in data["cells"]}

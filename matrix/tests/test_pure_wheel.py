@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import List
 
 import pytest
+from matrix_helpers import project_root
 
 from sky_matrix.build import pure_wheel
 from sky_matrix.signoff import binaries, installer, wheels
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = project_root()  # the checkout, also when the tests run from a staged copy
 PURE = "skypilot_rust-0.1.0-py3-none-any.whl"
 LINUX = "skypilot_rust-0.1.0-cp38-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
 MACOS = "skypilot_rust-0.1.0-cp38-abi3-macosx_11_0_arm64.whl"
