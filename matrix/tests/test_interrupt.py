@@ -41,6 +41,15 @@ def test_slow_in_a_container():
 """
 
 
+def _as_a_foreground_job() -> None:
+    # What a terminal gives its foreground job, whatever this test inherited: a test run in
+    # the background of a non-interactive shell has SIGINT ignored, and the runner rightly
+    # keeps an inherited SIG_IGN (nohup), so SIGINT to its group would do nothing.
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(number, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 def _start(args: List[str], tmp: Path) -> subprocess.Popen:
     tmp.mkdir(exist_ok=True)
     env = dict(os.environ, TMPDIR=str(tmp))
@@ -48,7 +57,21 @@ def _start(args: List[str], tmp: Path) -> subprocess.Popen:
         [sys.executable, "-c", RUNNER, RUNNER_SRC, *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,  # its own group, as a terminal's foreground job has
+        preexec_fn=_as_a_foreground_job,
     )  # fmt: skip
+
+
+def _communicate_or_dump(proc: subprocess.Popen, timeout: float) -> str:
+    """The runner's output once it ends; if it does not, its threads' stacks in the failure."""
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGUSR1)  # faulthandler: every thread's stack
+        time.sleep(3)
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f"the runner did not end within {timeout:g} s; its output and stacks:\n{out}")
+    return out
 
 
 def _wait_for(what: str, predicate: Any, proc: subprocess.Popen, timeout: float) -> None:
@@ -117,7 +140,7 @@ def test_an_interrupted_run_keeps_finished_cells_and_records_the_running_ones(
     # A hang guard, not a speed limit: the runner gives the killed cells up to STOP_GRACE to
     # end, and on a host loaded far beyond its cores that wait is real (a 120 s limit here
     # once failed under a CI run beside a full matrix).
-    out, _ = proc.communicate(timeout=STOP_GRACE + 180)
+    out = _communicate_or_dump(proc, STOP_GRACE + 180)
     assert proc.returncode == expected, out
     assert f"stopped by {name}" in out and "1 cell(s) finished and kept, 1 interrupted" in out
 
@@ -194,7 +217,7 @@ def test_sigterm_during_a_container_cell_removes_its_container(
         780,
     )
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=STOP_GRACE + 180)
+    out = _communicate_or_dump(proc, STOP_GRACE + 180)
     assert proc.returncode == 143, out
     data = json.loads((report / "report.json").read_text(encoding="utf-8"))
     by_platform = {c["cell"]["platform"]: c for c in data["cells"]}
