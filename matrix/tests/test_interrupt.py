@@ -41,6 +41,13 @@ def test_slow_in_a_container():
 """
 
 
+# As `python -m sky_matrix` does: SIGUSR1 prints every thread's stack (see _communicate_or_dump).
+RUNNER_WITH_STACKS = (
+    "import faulthandler, signal; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+    + RUNNER
+)
+
+
 def _as_a_foreground_job() -> None:
     # What a terminal gives its foreground job, whatever this test inherited: a test run in
     # the background of a non-interactive shell has SIGINT ignored, and the runner rightly
@@ -54,7 +61,7 @@ def _start(args: List[str], tmp: Path) -> subprocess.Popen:
     tmp.mkdir(exist_ok=True)
     env = dict(os.environ, TMPDIR=str(tmp))
     return subprocess.Popen(
-        [sys.executable, "-c", RUNNER, RUNNER_SRC, *args],
+        [sys.executable, "-c", RUNNER_WITH_STACKS, RUNNER_SRC, *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,  # its own group, as a terminal's foreground job has
         preexec_fn=_as_a_foreground_job,

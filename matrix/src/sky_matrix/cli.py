@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import faulthandler
 import os
 import shutil
 import signal
@@ -148,10 +147,6 @@ def split_pytest_args(argv: Sequence[str]) -> Tuple[List[str], List[str]]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    # `kill -USR1 <runner>` prints every thread's stack to stderr: how to see where a stuck
-    # run waits (the interrupt tests do it before they give up on a runner).
-    if threading.current_thread() is threading.main_thread():
-        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
     args_list = list(sys.argv[1:] if argv is None else argv)
     own, passthrough = split_pytest_args(args_list)
     if not own or (own[0] not in COMMANDS and own[0] not in ("-h", "--help")):
