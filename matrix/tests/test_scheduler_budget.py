@@ -62,7 +62,7 @@ def test_costs_are_bounded_to_the_machine() -> None:
 def test_light_cells_start_beside_heavy_ones_and_a_heavy_one_waits_for_room() -> None:
     budget = CpuBudget(2.0)
     never = lambda: False  # noqa: E731
-    assert budget.acquire(1.0, never) and budget.acquire(0.5, never) and budget.acquire(0.5, never)
+    assert [budget.acquire(c, never) for c in (1.0, 0.5, 0.5)] == [1, 2, 3]
     assert budget.used == 2.0 and budget.running == 3
 
     asked: List[int] = []
@@ -72,11 +72,11 @@ def test_light_cells_start_beside_heavy_ones_and_a_heavy_one_waits_for_room() ->
         return len(asked) > 1
 
     # No room for one more core: it waits (and gives up here only because the run stops).
-    assert budget.acquire(1.0, stop_after_one_look) is False
+    assert budget.acquire(1.0, stop_after_one_look) is None
     assert budget.running == 3
 
     started = threading.Event()
-    waiter = threading.Thread(target=lambda: budget.acquire(1.0, never) and started.set())
+    waiter = threading.Thread(target=lambda: budget.acquire(1.0, never) == 3 and started.set())
     waiter.start()
     budget.release(1.0)  # the heavy cell ended: room for the waiting one
     waiter.join(timeout=60)
@@ -85,6 +85,6 @@ def test_light_cells_start_beside_heavy_ones_and_a_heavy_one_waits_for_room() ->
 
 def test_a_cell_heavier_than_the_machine_still_runs_alone() -> None:
     budget = CpuBudget(2.0)
-    assert budget.acquire(2.0, lambda: False)
+    assert budget.acquire(2.0, lambda: False) == 1
     budget.release(2.0)
-    assert budget.acquire(3.0, lambda: False) and budget.running == 1
+    assert budget.acquire(3.0, lambda: False) == 1

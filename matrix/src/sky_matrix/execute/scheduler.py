@@ -54,18 +54,19 @@ class CpuBudget:
         self.running = 0
         self._cond = threading.Condition()
 
-    def acquire(self, cost: float, stopped: Callable[[], bool]) -> bool:
-        """Wait for room for `cost`; False (nothing taken) when `stopped()` says the run ended."""
+    def acquire(self, cost: float, stopped: Callable[[], bool]) -> Optional[int]:
+        """Wait for room for `cost`; the number of cells running with this one, or None
+        (nothing taken) when `stopped()` says the run ended."""
         with self._cond:
             while self.running and self.used + cost > self.capacity + 1e-9:
                 if stopped():
-                    return False
+                    return None
                 self._cond.wait(timeout=1.0)
             if stopped():
-                return False
+                return None
             self.used += cost
             self.running += 1
-            return True
+            return self.running
 
     def release(self, cost: float) -> None:
         with self._cond:
@@ -131,7 +132,6 @@ def execute(
     results: List[CellResult] = []
     results_lock = threading.Lock()
     abort: List[BaseException] = []
-    running = [0]
     budget = CpuBudget(float(cores))
 
     def record(planned: PlannedCell, result: CellResult) -> None:
@@ -199,11 +199,10 @@ def execute(
                 record(planned, _planned_result(planned, "skipped", slot.missing or "not found"))
                 return
         cost = (costs or {}).get(cell.id, UNKNOWN_CELL_COST)
-        if not budget.acquire(cost, lambda: bool(abort) or ctx.interrupted is not None):
+        running = budget.acquire(cost, lambda: bool(abort) or ctx.interrupted is not None)
+        if running is None:
             return  # stopped while waiting: not started, not recorded
-        with results_lock:
-            running[0] += 1
-            workers = max(1, cores // running[0])
+        workers = max(1, cores // running)
         observer.cell_started(cell)
         try:
             result = platform.run_cell(cell, slot, ctx, workers)
@@ -213,8 +212,6 @@ def execute(
             result = _planned_result(planned, "error", f"runner error: {exc!r}")
             result.log_tail = traceback.format_exc()
         finally:
-            with results_lock:
-                running[0] -= 1
             budget.release(cost)
         if ctx.interrupted is not None:
             result = interrupted_result(result, ctx.interrupted)
