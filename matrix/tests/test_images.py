@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import shutil
 import subprocess
@@ -192,7 +194,9 @@ def test_image_is_current_only_with_the_same_hash_label() -> None:
 
 
 def test_select_images_by_source() -> None:
-    assert list(select_images(env={})) == ["bullseye", "bookworm", "trixie", "sid", "sid-pypy3"]
+    assert list(select_images(env={})) == [
+        "bullseye", "bookworm", "trixie", "sid", "sid-pypy3", "sid-3.13t"
+    ]  # fmt: skip
     assert select_images(env={images.SOURCE_ENV: "manylinux"}) == MANYLINUX_IMAGES
     debian = select_images("Debian", env={images.SOURCE_ENV: "manylinux"})
     assert debian == {**DEBIAN_IMAGES, **LAYER_IMAGES}
@@ -388,6 +392,20 @@ def test_the_pypy_image_keeps_its_pypy_and_labels_it_by_implementation() -> None
     assert glibc == "2.43" and notes == []
     pypy = found["pp3.11"]
     assert (pypy.implementation, pypy.abi, pypy.short) == ("pypy", "pp311", "pp3.11")
+
+
+def test_the_free_threaded_image_keeps_its_3_13t_and_sid_leaves_one_out() -> None:
+    payload = (
+        '{"version": "3.13.15", "implementation": "cpython", "debug": false,'
+        ' "free_threaded": true, "soabi": "cpython-313t-x86_64-linux-gnu"}'
+    )
+    line = f"glibc 2.43\npy /opt/python3.13t/bin/python3.13t {payload}"
+    _, found, notes = parse_probe_output("sid-3.13t", LAYER_IMAGES["sid-3.13t"], line)
+    assert notes == [] and found["3.13t"].abi == "cp313t"
+    # A free-threaded build found in an image not made for it is no cell of that image.
+    layer_like_sid = dataclasses.replace(LAYER_IMAGES["sid-3.13t"], pythons=("3.13",))
+    _, found, notes = parse_probe_output("x", layer_like_sid, line)
+    assert found == {} and "free-threaded build (3.13t), left out" in notes[0]
 
 
 def test_a_free_threaded_interpreter_is_labelled_t_and_its_abi_cp_t() -> None:

@@ -80,9 +80,13 @@ _mismatches: List[Dict[str, str]] = []
 
 
 def _warn_once(key: str, message: str) -> None:
-    if key not in _warned:
+    # Check and add under the lock: without a GIL (free-threaded builds) two threads could both
+    # find the key missing and warn twice.
+    with _lock:
+        if key in _warned:
+            return
         _warned.add(key)
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def _read_config(environ: Any) -> _Config:

@@ -56,6 +56,18 @@ class Counter:
         self._thread.join()
 
 
+def _gil_enabled() -> bool:
+    is_enabled = getattr(sys, "_is_gil_enabled", None)  # 3.13+
+    return True if is_enabled is None else bool(is_enabled())
+
+
+# Without a GIL (free-threaded builds) there is nothing to hold or release: the negative control
+# would run beside the counter like everything else. test_free_threading covers those builds.
+pytestmark = pytest.mark.skipif(
+    not _gil_enabled(), reason="free-threaded build: no GIL to hold or release"
+)
+
+
 def _ratio(counter: Counter, call: Callable[[], object]) -> Tuple[float, float]:
     """(counter rate during call / rate during sleep, call duration)."""
     start_count, start = counter.count, time.perf_counter()

@@ -92,7 +92,10 @@ fn native_build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(info)
 }
 
-#[pymodule]
+// Declared safe without the GIL (free-threaded CPython): every counter is an
+// atomic, every one-time object a `PyOnceLock` made at init, and no call keeps
+// a borrow of a mutable Python object across a point where another thread runs.
+#[pymodule(gil_used = false)]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(tail::read_last_n_lines, module)?)?;

@@ -19,8 +19,10 @@
 //! late in the exit crashed the process every time.)
 //! CPython 3.14 and newer need no gate, so it is never shut there.
 //!
-//! Counters change only while the thread holds the GIL, so `close` (which
-//! reads them holding the GIL) sees a consistent picture.
+//! Counters are sequentially consistent atomics, and every thread announces
+//! itself before it looks at the gate while `close` shuts the gate before it
+//! counts: with or without a GIL (free-threaded builds), a thread either sees
+//! the gate shut or is counted by `close`.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -50,11 +52,16 @@ pub struct Section(());
 
 impl Section {
     pub fn enter() -> Self {
-        park_if_closed();
+        // Count this thread in before looking at the gate; `close` shuts the
+        // gate before reading the count: one of the two sees the other. (With
+        // a GIL the order would not matter; free-threaded builds run `close`
+        // beside this.)
         if DEPTH.with(|depth| depth.replace(depth.get() + 1)) == 0 {
             ATTACHED.fetch_add(1, Ordering::SeqCst);
         }
-        Section(())
+        let section = Section(());
+        park_if_closed();
+        section
     }
 }
 

@@ -75,6 +75,7 @@ _DEBIAN_GLOBS = ("/usr/bin/python3.[0-9]*",)
 _MANYLINUX_GLOBS = ("/opt/python/cp3*/bin/python",)
 # A layer image is probed only for the interpreter it adds (the parent's are the parent's cells).
 _PYPY_GLOBS = ("/usr/bin/pypy3",)
+_FREE_THREADED_GLOBS = ("/opt/python3.13t/bin/python3.13t",)
 
 # Images that add one interpreter to a Debian image with a Dockerfile layer
 # (docker/images/<name>/Dockerfile, `docker build` FROM the parent's tag), so the parent's inputs
@@ -105,6 +106,11 @@ LAYER_IMAGES: Dict[str, ImageSpec] = {
                 for suite in ("leaks", "stability")
             ),
         ),
+        # CPython built with --disable-gil from Debian's source package (docker/images/sid-3.13t:
+        # 3.13 because the mirror serves no 3.14 or 3.15 source tarball). memray, pytest-memray
+        # and hdrhistogram have no cp313t wheels: the wheelhouse leaves them out and says so,
+        # and the tests that need them skip with that reason.
+        ImageSpec("sid-3.13t", "layer", "2.43", ("3.13t",), _FREE_THREADED_GLOBS, parent="sid"),
     )
 }
 
