@@ -30,7 +30,7 @@ import sky_rs
 from sky_matrix.soak import workload
 
 THREADS = 32
-ROUNDS = 3  # per thread, each round calls every case of every function once
+ROUNDS = 20  # per thread, each round calls every case of every function once
 JOIN_TIMEOUT_S = 600.0
 # find_free_port's answer depends on the sockets other threads hold at that instant: Rust and
 # Python, called one after the other, may each find a different free port. Both must still be
