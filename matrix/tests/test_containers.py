@@ -211,6 +211,7 @@ def test_wheel_fits_image() -> None:
     assert too_new and "needs glibc 2.34 but the image has 2.31" in too_new
     plain = wheel_fits_image(Path("skypilot_rust-0.1.0-cp38-abi3-linux_x86_64.whl"), "2.43")
     assert plain and "no manylinux tag" in plain
+    assert wheel_fits_image(Path("skypilot_rust-0.1.0-py3-none-any.whl"), "2.17") is None
 
 
 def test_find_requirements(tmp_path: Path) -> None:

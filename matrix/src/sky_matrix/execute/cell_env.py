@@ -24,6 +24,7 @@ def cell_environment(
     user: Optional[str] = None,
     cell_dir: Optional[str] = None,
     canary: Optional[str] = None,
+    wheel: Optional[str] = None,
 ) -> Dict[str, str]:
     """The variables every cell's tests see (`user`: the current user when None)."""
     env = {
@@ -43,6 +44,10 @@ def cell_environment(
         # Where the suite leaves its stats and reports for the runner. (In a container the
         # cell driver sets it to the copy the dropped user can write.)
         env["SKY_RS_MATRIX_CELL_DIR"] = cell_dir
+    if wheel:
+        # The wheel file the cell installed: a `py3-none-any` one has no native module, and the
+        # suites skip what needs it (saying so) instead of failing; any other wheel must have it.
+        env["SKY_RS_MATRIX_WHEEL"] = wheel
     if canary:
         # A deliberate fault for the runner's self-tests (the cell plugin reads it).
         env["SKY_RS_MATRIX_CANARY"] = canary

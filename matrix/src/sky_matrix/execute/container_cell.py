@@ -121,7 +121,7 @@ def docker_run_args(
         user="0:0",  # the driver needs root for set-up; it drops to `user` itself
         workdir="/tmp",
         # SKY_RS_MATRIX_CELL_DIR is set by the driver: the copy the dropped user can write.
-        env=cell_environment(cell, user=user),
+        env=cell_environment(cell, user=user, wheel=wheel.name),
         mounts=mounts,
         # no setuid way back to root after the drop; then the profile's limits and options
         extra=["--security-opt", "no-new-privileges", *profile.run_args(docker_dir)],
@@ -135,6 +135,8 @@ def parse_glibc(text: Optional[str]) -> Optional[Tuple[int, int]]:
 
 def wheel_fits_image(wheel: Path, image_glibc: Optional[str]) -> Optional[str]:
     """Why the wheel cannot install in an image with this glibc, or None when it can."""
+    if wheel.name.endswith("-none-any.whl"):
+        return None  # pure Python: installs anywhere
     needs = wheel_glibc(wheel.name)
     has = parse_glibc(image_glibc)
     if needs is None:

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
-from sky_matrix.build import host_wheel, manylinux_wheel
+from sky_matrix.build import host_wheel, manylinux_wheel, pure_wheel
 from sky_matrix.config.suites import SUITES, Suite, layout
 from sky_matrix.core.errors import UsageError
 from sky_matrix.core.model import Cell, Interpreter, RunPaths
@@ -64,6 +64,8 @@ class RunContext:
         default_factory=dict
     )
     _interpreter_wheel_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    # The pure-Python wheel, built once per run on first need: (wheel or None, why not).
+    _pure_wheel: Optional[Tuple[Optional[Path], Optional[str]]] = None
 
     # ---------------------------------------------------------------- wheels
 
@@ -126,6 +128,21 @@ class RunContext:
                     self.log(known[1])
                 self._interpreter_wheels[interp.wheel_abi] = known
             return known
+
+    def pure_wheel(self) -> Tuple[Optional[Path], Optional[str]]:
+        """(the py3-none-any wheel, None), or (None, why): what pip installs where no binary
+        wheel fits (build/pure_wheel.py; seconds to build, so built afresh once per run)."""
+        with self._interpreter_wheel_lock:
+            if self._pure_wheel is None:
+                out_dir = host_wheel.cache_root(self.project_root) / "pure"
+                shutil.rmtree(out_dir, ignore_errors=True)  # no wheel of older sources
+                try:
+                    built = pure_wheel.build_pure_wheel(self.project_root, out_dir)
+                    self._pure_wheel = (built, None)
+                except (pure_wheel.PureWheelError, OSError) as exc:
+                    self._pure_wheel = (None, f"no pure-Python wheel: {exc}")
+                    self.log(self._pure_wheel[1] or "")
+            return self._pure_wheel
 
     # ---------------------------------------------------------------- cells
 

@@ -46,7 +46,12 @@ KILL_GRACE = 5.0
 
 
 def cell_environment(
-    cell: Cell, venv: Path, cell_dir: Path, canary: Optional[str], home: Optional[Path] = None
+    cell: Cell,
+    venv: Path,
+    cell_dir: Path,
+    canary: Optional[str],
+    home: Optional[Path] = None,
+    wheel: Optional[str] = None,
 ) -> Dict[str, str]:
     """The allow-listed part of the runner's environment plus what the cell needs.
 
@@ -55,7 +60,7 @@ def cell_environment(
     env = hygiene.clean_environ(home=str(home) if home is not None else None)
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
     env["VIRTUAL_ENV"] = str(venv)
-    env.update(cell_env.cell_environment(cell, cell_dir=str(cell_dir), canary=canary))
+    env.update(cell_env.cell_environment(cell, cell_dir=str(cell_dir), canary=canary, wheel=wheel))
     if cell.suite == "cgroup" and "SKY_RS_TEST_IMAGE" not in env:
         image = _cgroup_test_image()
         if image:
@@ -191,8 +196,9 @@ def run_host_cell(cell: Cell, interp: Interpreter, ctx: RunContext, workers: int
             home = scratch / "home"
             home.mkdir(mode=0o755, exist_ok=True)
             env = cell_environment(
-                cell, scratch / "venv", cell_dir, ctx.canary_for(cell), home=home
-            )
+                cell, scratch / "venv", cell_dir, ctx.canary_for(cell), home=home,
+                wheel=wheel.name,
+            )  # fmt: skip
             limit = ctx.cell_timeout(cell.suite)
             test_started = time.time()
             returncode, timed_out, seconds = run_limited(

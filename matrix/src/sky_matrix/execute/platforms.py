@@ -162,7 +162,11 @@ class DockerPlatform(RunnablePlatform):
         assert slot.interpreter is not None
         interp = slot.interpreter
         cell_dir = ctx.paths.cell_dir(cell)
-        if interp.implementation == "cpython" and not interp.free_threaded:
+        if self.spec.pure_wheel_because is not None:  # what pip installs where nothing native fits
+            wheel, why_not = ctx.pure_wheel()
+            if wheel is None:
+                return CellResult(cell=cell, verdict="error", reason=why_not, interpreter=interp)
+        elif interp.implementation == "cpython" and not interp.free_threaded:
             wheel = ctx.container_wheel()
         else:  # PyPy: the abi3 wheel does not load there; one built against this interpreter
             wheel, why_not = ctx.interpreter_wheel(interp, self.build.tag)
