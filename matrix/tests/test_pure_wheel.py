@@ -217,6 +217,7 @@ ALL_RELEASE: List[str] = ["pure", "linux-x86_64", "macos-arm64"]
         ("CPython 3.8 Linux x86_64 (glibc)", ALL_RELEASE, "linux-x86_64"),
         ("CPython 3.13 Linux x86_64 (glibc)", ALL_RELEASE, "linux-x86_64"),
         ("CPython 3.14t (free-threaded) Linux x86_64", ALL_RELEASE, "pure"),
+        ("CPython 3.13t (free-threaded) Linux x86_64", ALL_RELEASE, "pure"),
         ("CPython 3.14t (free-threaded) Linux x86_64", [*ALL_RELEASE, "cp314t"], "cp314t"),
         ("PyPy 3.11 (8.0, as in Debian sid) Linux x86_64", ALL_RELEASE, "pure"),
         ("PyPy 3.11 (8.0, as in Debian sid) Linux x86_64", [*ALL_RELEASE, "pp311"], "pp311"),

@@ -98,6 +98,11 @@ INSTALL_TARGETS: Tuple[InstallTarget, ...] = (
         "CPython 3.14t (free-threaded) Linux x86_64", _GLIBC_X86_64, "cp", "3.14", "cp314t",
         None, "cp314t",
     ),
+    # PyO3 0.29 builds no module for free-threaded 3.13: the pure wheel, always (the matrix's
+    # docker:sid-3.13t cells test that installation).
+    InstallTarget(
+        "CPython 3.13t (free-threaded) Linux x86_64", _GLIBC_X86_64, "cp", "3.13", "cp313t", None
+    ),
     InstallTarget(
         "PyPy 3.11 (8.0, as in Debian sid) Linux x86_64", _GLIBC_X86_64, "pp", "3.11",
         "pypy311_pp80", None, "pp311",
