@@ -253,6 +253,7 @@ def run_cell(
     `pytest_args` are passed as given and name the test paths relative to it.
     """
     started = time.monotonic()
+    started_wall = time.time()
     cell_dir.mkdir(parents=True, exist_ok=True)
     for name in CELL_OUTPUTS:
         (cell_dir / name).unlink(missing_ok=True)
@@ -376,6 +377,10 @@ def run_cell(
     cpu = outcome.read_cpu_usage(cell_dir)
     if cpu is not None:
         result.extra["cpu"] = cpu
+    first = outcome.read_first_test(cell_dir)
+    if first is not None:  # the run's "first test after" counts container cells too
+        result.extra["first_test_at"] = first
+        result.extra["first_test_after"] = round(first - started_wall, 3)
     info = _read_json(cell_dir / INFO_FILE)
     result.stats = {
         "backend_info": (info or {}).get("backend_info"),

@@ -129,13 +129,6 @@ def run_limited(
     return proc.returncode, timed_out, time.monotonic() - started
 
 
-def _read_first_test(cell_dir: Path) -> Optional[float]:
-    try:
-        return float((cell_dir / "first-test").read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
 def run_host_cell(cell: Cell, interp: Interpreter, ctx: RunContext, workers: int) -> CellResult:
     started = time.monotonic()
     started_wall = time.time()
@@ -218,7 +211,7 @@ def run_host_cell(cell: Cell, interp: Interpreter, ctx: RunContext, workers: int
             cpu = outcome.read_cpu_usage(cell_dir)
             if cpu is not None:
                 result.extra["cpu"] = cpu
-            first = _read_first_test(cell_dir)
+            first = outcome.read_first_test(cell_dir)
             if first is not None:
                 result.extra["first_test_at"] = first
                 result.extra["first_test_after"] = round(first - started_wall, 3)

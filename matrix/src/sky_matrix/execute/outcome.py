@@ -133,6 +133,16 @@ def read_counts(path: Path) -> Optional[Dict[str, int]]:
 CPU_USAGE_FILE = "cpu-usage.json"  # written by the cell plugin at the end of pytest
 
 
+def read_first_test(cell_dir: Path) -> Optional[float]:
+    """The wall-clock time (time.time()) the cell's first test started, if it started one.
+
+    Containers share the host's clock, so the value compares with the runner's own times."""
+    try:
+        return float((cell_dir / "first-test").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def read_cpu_usage(cell_dir: Path) -> Optional[Dict[str, float]]:
     """{"cpu_seconds", "wall_seconds", "cores"}: how busy the cell kept the CPU, if recorded."""
     try:
