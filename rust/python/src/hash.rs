@@ -2,12 +2,12 @@
 //!
 //! Rust always reads the file (one open, one `fstat`, reads into a buffer
 //! sized by the `fstat`, close). Who hashes the bytes depends on the
-//! algorithm: RustCrypto where its engine runs at OpenSSL's speed (MD5,
-//! SHA-1, SHA-224/256, BLAKE2), the interpreter's own `hashlib` object (the
-//! one `hashlib.new` returned to resolve the name: OpenSSL in CPython's usual
-//! builds) for the SHA-512 family and SHA-3, where RustCrypto has no backend
-//! that reaches OpenSSL's assembly (0.70x and 0.79x in memory on x86_64,
-//! `docs/benchmarks.md`), and for any name Rust does not know.
+//! algorithm: RustCrypto where its engine runs at OpenSSL's speed (SHA-1,
+//! SHA-224/256, BLAKE2), the interpreter's own `hashlib` object (the one
+//! `hashlib.new` returned to resolve the name: OpenSSL in CPython's usual
+//! builds) for MD5, the SHA-512 family and SHA-3, where RustCrypto has no
+//! backend that reaches OpenSSL's assembly ([`hashed_in_rust`]), and for any
+//! name Rust does not know.
 
 use std::fs::File;
 use std::io;
@@ -26,21 +26,23 @@ use crate::paths::{os_error, require_path, PathOp};
 
 /// Whether RustCrypto hashes `algorithm` (else the interpreter's `hashlib`
 /// object does, from Rust's reads). Measured on x86_64 (AMD EPYC, Zen 4),
-/// 1 MiB in memory: RustCrypto's SHA-512 (`sha2` 0.10 and 0.11, AVX2
-/// intrinsics, or `sha2-asm`) runs at 0.63-0.70x OpenSSL 3.0's, its Keccak
-/// (`keccak` 0.1 and 0.2, portable on x86_64) at 0.78x; no feature of either
-/// crate changes that on x86_64, and on aarch64 the wheel enables neither
-/// crate's assembly. The interpreter's object is what `hashlib` users get, so
-/// handing it the bytes is at its speed wherever the wheel runs.
+/// 1 MiB in memory against OpenSSL 3.0: RustCrypto's SHA-512 (`sha2` 0.10
+/// and 0.11, AVX2 intrinsics; or `sha2-asm`) runs at 0.58-0.70x, its Keccak
+/// (`keccak` 0.1 and 0.2, portable on x86_64) at 0.78x, MD5 even with
+/// `md-5`'s `asm` feature at 0.82x; no feature of these crates changes that
+/// on x86_64, and on aarch64 the wheel enables none of their assembly. SHA-1
+/// and SHA-224/256 (SHA-NI) run at OpenSSL's speed, BLAKE2 faster. The
+/// interpreter's object is what `hashlib` users get, so handing it the bytes
+/// is at its speed wherever the wheel runs (`docs/benchmarks.md`).
 fn hashed_in_rust(algorithm: HashAlgorithm) -> bool {
     match algorithm {
-        HashAlgorithm::Md5
-        | HashAlgorithm::Sha1
+        HashAlgorithm::Sha1
         | HashAlgorithm::Sha224
         | HashAlgorithm::Sha256
         | HashAlgorithm::Blake2b
         | HashAlgorithm::Blake2s => true,
-        HashAlgorithm::Sha384
+        HashAlgorithm::Md5
+        | HashAlgorithm::Sha384
         | HashAlgorithm::Sha512
         | HashAlgorithm::Sha512_224
         | HashAlgorithm::Sha512_256
