@@ -27,8 +27,8 @@ use crate::paths::{os_error, require_path, PathOp};
 /// Whether RustCrypto hashes `algorithm` (else the interpreter's `hashlib`
 /// object does, from Rust's reads). Measured on x86_64 (AMD EPYC, Zen 4),
 /// 1 MiB in memory against OpenSSL 3.0: RustCrypto's SHA-512 (`sha2` 0.10
-/// and 0.11, AVX2 intrinsics; or `sha2-asm`) runs at 0.58-0.70x, its Keccak
-/// (`keccak` 0.1 and 0.2, portable on x86_64) at 0.78x, MD5 even with
+/// and 0.11, AVX2 intrinsics; or `sha2-asm`) runs at 0.63-0.70x, its Keccak
+/// (`keccak` 0.1 and 0.2, portable on x86_64) at 0.78-0.80x, MD5 even with
 /// `md-5`'s `asm` feature at 0.82x; no feature of these crates changes that
 /// on x86_64, and on aarch64 the wheel enables none of their assembly. SHA-1
 /// and SHA-224/256 (SHA-NI) run at OpenSSL's speed, BLAKE2 faster. The
