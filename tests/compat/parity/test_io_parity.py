@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import given
@@ -220,6 +220,53 @@ def test_hash_file_large(parity: Parity, workdir: Path) -> None:
             continue
         outcome = parity.same("hash_file", path, alg)
         assert outcome.ok and outcome.value.digest() == hashlib.new(alg, content).digest()
+
+
+class _KeepingHasher:
+    """What a replaced ``hashlib.new`` may return: ``update`` keeps every chunk it gets."""
+
+    def __init__(self, name: str, new: Any) -> None:
+        self._hasher = new(name)
+        self.name = self._hasher.name
+        self.digest_size = self._hasher.digest_size
+        self.block_size = self._hasher.block_size
+        self.kept: list = []
+
+    def update(self, chunk: Any) -> None:
+        self.kept.append(chunk)
+        self._hasher.update(chunk)
+
+    def digest(self) -> bytes:
+        return self._hasher.digest()
+
+
+def test_hash_file_never_reuses_a_chunk_the_hasher_kept(
+    parity: Parity, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The native backend feeds `hashlib` from its reads without a copy (the SHA-512 family,
+    SHA-3, names Rust does not hash); a chunk the hash object keeps must stay as it was
+    (each later read goes into a new buffer), whatever `hashlib.new` returns."""
+    block = hashlib.sha256(b"seed").digest()
+    content = block * (2 * 2**20 // len(block)) + b"tail"
+    path = fresh_file(workdir, content)
+    real_new = hashlib.new
+    made: list = []
+
+    def keeping_new(name: str, *args: Any, **kwargs: Any) -> _KeepingHasher:
+        made.append(_KeepingHasher(name, real_new))
+        return made[-1]
+
+    for alg in ("sha512", "sha3_256", "sm3"):
+        if alg not in hashlib.algorithms_available:
+            continue
+        made.clear()
+        monkeypatch.setattr(hashlib, "new", keeping_new)
+        native = parity.native.hash_file(path, alg)
+        monkeypatch.setattr(hashlib, "new", real_new)
+        assert native.digest() == real_new(alg, content).digest()
+        assert native == parity.python.hash_file(path, alg)
+        assert len(made) == 1 and len(made[0].kept) > 2
+        assert b"".join(bytes(chunk) for chunk in made[0].kept) == content
 
 
 def test_read_last_n_lines_large_file_tail(parity: Parity, workdir: Path) -> None:

@@ -33,7 +33,7 @@ from sky_matrix.bench.cases import (
     tail_scaling_contenders,
 )
 
-FULL_SIZES = "1KiB,1MiB,1GiB"
+FULL_SIZES = "1KiB,60KiB,1MiB,1GiB"
 QUICK_SIZES = "1KiB,1MiB"
 DEFAULT_SPARSE = "10GiB"
 DIR_ENTRIES = (100, 10000)
