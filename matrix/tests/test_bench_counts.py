@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import pytest
 
@@ -63,3 +66,31 @@ def test_a_skipped_case_is_neither_judged_nor_recorded(
     assert counts.main(["--record", "--baseline", str(path)]) == 0
     assert json.loads(path.read_text()) == {"KEY": {"get_cpu_count": BASELINE["get_cpu_count"]}}
     assert counts.main(["--check", "--baseline", str(path)]) == 0
+
+
+def test_the_probe_is_left_as_it_is_where_it_cannot_isolate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(counts.os, "geteuid", lambda: 1000)
+    assert counts.isolated(["python", "-c", "pass"]) == ["python", "-c", "pass"]
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare(1)"
+)
+def test_the_probe_sees_no_container_engine_mounts(tmp_path: Path) -> None:
+    """A container started beside the counts must not add mountinfo lines the probe reads."""
+    # A stand-in for an engine's mount, made in a namespace of the test's own (the host's mounts
+    # are untouched), under prefixes pointed at it.
+    target = tmp_path / "run" / "docker" / "netns"
+    target.mkdir(parents=True)
+    prefixes = (str(tmp_path / "run" / "docker") + "/",)
+
+    def mountinfo(cmd: List[str]) -> str:
+        wrapped = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+                   f'mount -t tmpfs none "{target}" && exec "$@"', "sh", *cmd]  # fmt: skip
+        return subprocess.run(wrapped, capture_output=True, text=True, check=True).stdout
+
+    plain = ["cat", "/proc/self/mountinfo"]
+    assert str(target) in mountinfo(plain)  # the stand-in is a real mount
+    assert str(target) not in mountinfo(counts.isolated(plain, prefixes=prefixes))
