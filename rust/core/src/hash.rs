@@ -168,9 +168,8 @@ fn digest_with<D: Digest, R: Read>(mut reader: R) -> io::Result<Vec<u8>> {
 /// The read buffer for a file whose `fstat` size is `size`: room for the
 /// whole file and one byte more (so the first read comes back short and the
 /// next one sees end of file), at most [`READ_SIZE`], at least one page
-/// (procfs and the like report size 0 and still have content). The binding
-/// reads with the same buffer when the interpreter's `hashlib` hashes.
-pub fn file_buffer_size(size: Option<u64>) -> usize {
+/// (procfs and the like report size 0 and still have content).
+fn file_buffer_size(size: Option<u64>) -> usize {
     const PAGE: usize = 4096;
     size.map_or(READ_SIZE, |size| {
         usize::try_from(size)

@@ -137,7 +137,7 @@ pub fn is_dir(path: &[u8]) -> bool {
 
 /// One `read` into uninitialized memory, retried on `EINTR`; returns how
 /// many bytes it initialized.
-pub fn read_uninit(file: &File, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+pub(crate) fn read_uninit(file: &File, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
     use std::os::unix::io::AsRawFd;
     loop {
         // SAFETY: `buf` is writable memory of `buf.len()` bytes.

@@ -27,8 +27,6 @@ pub struct Names {
     pub environ_class: Py<PyString>,
     pub data: Py<PyString>,
     pub ellipsis: Py<PyString>,
-    pub update: Py<PyString>,
-    pub digest: Py<PyString>,
 }
 
 /// Makes every one-time object now (called by the module's init).
@@ -54,8 +52,6 @@ pub fn names(py: Python<'_>) -> &Names {
         environ_class: PyString::intern(py, "_Environ").unbind(),
         data: PyString::intern(py, "_data").unbind(),
         ellipsis: PyString::intern(py, sky_rs_core::truncate::ELLIPSIS).unbind(),
-        update: PyString::intern(py, "update").unbind(),
-        digest: PyString::intern(py, "digest").unbind(),
     })
 }
 
