@@ -115,7 +115,8 @@ def _open_for_reading(path: PathArg) -> int:
     seccomp filter denying the stat family) although the file can be read, so it is not used.
     The descriptor is not inheritable, as ``os.open`` makes every one (PEP 446).
     """
-    fd = os.open(path, _READ_FLAGS)
+    # fspath first: PyPy's os.open names a PathLike itself in its errors, CPython its path.
+    fd = os.open(os.fspath(path), _READ_FLAGS)
     try:
         is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
     except OSError:
