@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 use sky_rs_core::hash::HashAlgorithm;
@@ -43,15 +44,40 @@ fn hash<'py>(
         .map_err(|err| os_error(py, &err, Some(path.filename())))?;
     #[cfg(feature = "leak-canary")]
     crate::canary::leak_file_descriptor(&file);
-    // `sky_rs._digest.new_hasher`: hashlib's object and the canonical name,
-    // the name rules shared with the reference (refusals, XOFs, and the
-    // canonical name of an alias where hashlib does not give it, as PyPy's).
-    let (hasher, name): (Bound<'py, PyAny>, Bound<'py, PyString>) =
-        crate::interp::digest_module(py)?
-            .getattr("new_hasher")?
-            .call1((hash_alg,))?
-            .extract()?;
-    let name_text = name.to_cow()?.into_owned();
+    let hasher = match py.import("hashlib")?.getattr("new")?.call1((hash_alg,)) {
+        Ok(hasher) => hasher,
+        // hashlib says TypeError for a str holding NUL or a lone surrogate:
+        // a bad value, as the reference words it.
+        Err(err) if err.is_instance_of::<PyTypeError>(py) => {
+            return Err(Failure::Raise(PyValueError::new_err(format!(
+                "unsupported hash type {}",
+                hash_alg.repr()?.to_cow()?
+            ))))
+        }
+        Err(err) => return Err(Failure::Raise(err)),
+    };
+    let mut name = hasher
+        .getattr("name")?
+        .cast_into::<PyString>()
+        .map_err(PyErr::from)?;
+    let mut name_text = name.to_cow()?.into_owned();
+    if HashAlgorithm::from_canonical_name(&name_text).is_none() {
+        // Not a name Rust hashes: hashlib may have kept an alias (PyPy's
+        // 'sha-256', 'shake128'); the reference's `canonical_name` says
+        // which algorithm it is, as `new_hasher` does for the fallback.
+        name = crate::interp::digest_module(py)?
+            .getattr("canonical_name")?
+            .call1((&hasher,))?
+            .cast_into::<PyString>()
+            .map_err(PyErr::from)?;
+        name_text = name.to_cow()?.into_owned();
+    }
+    if name_text.starts_with("shake") {
+        return Err(Failure::Raise(PyValueError::new_err(format!(
+            "extendable-output hash {} has no fixed digest; not supported",
+            name.repr()?.to_cow()?
+        ))));
+    }
     let digest_size = hasher.getattr("digest_size")?;
     let block_size = hasher.getattr("block_size")?;
     let digest = match HashAlgorithm::from_canonical_name(&name_text) {
