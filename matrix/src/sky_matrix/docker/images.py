@@ -90,12 +90,6 @@ LAYER_IMAGES: Dict[str, ImageSpec] = {
             ("pp3.11",),
             _PYPY_GLOBS,
             parent="sid",
-            optional_because=(
-                "PyPy findings open (issue 15): hashlib names, codec names with NUL, "
-                "MemoryError for huge precisions, int/str subclasses in the binding, "
-                "seccomp EPERM on stat, memory-512m OOM; psutil and hdrhistogram have no "
-                "PyPy wheels, and leaks and stability ran into their 1800 s limit"
-            ),
             skipped_suites=(
                 (
                     "leaks",
