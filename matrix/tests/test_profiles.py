@@ -111,3 +111,22 @@ def test_profile_table_text() -> None:
     assert lines[0].split()[0] == "profile"
     assert len(lines) == 1 + len(PROFILES)
     assert "--cpus 0.5" in text and "--cap-add SYS_ADMIN" in text
+
+
+def test_a_memory_limit_holds_only_so_many_workers() -> None:
+    memory = get_profile("memory-512m")
+    assert memory.memory_limit_mib() == 512 and get_profile("cpus-1.5").memory_limit_mib() is None
+    # PyPy: 512 MiB holds three processes of 150 MiB: the cell driver, pytest and one worker.
+    workers, why = memory.workers_within_memory("pypy", 2)
+    assert workers == 1
+    assert why == (
+        "workers: 1, not 2: 512 MiB holds 3 pypy processes of about 150 MiB (the cell driver,"
+        " pytest, 1 worker)"
+    )
+    assert memory.workers_within_memory("pypy", 1) == (1, "")
+    # CPython's processes fit: the scheduler's count stands.
+    assert memory.workers_within_memory("cpython", 2) == (2, "")
+    workers, why = memory.workers_within_memory("cpython", 16)
+    assert workers == 6 and why.startswith("workers: 6, not 16: 512 MiB holds 8 cpython")
+    # No limit, no change.
+    assert get_profile("default").workers_within_memory("pypy", 8) == (8, "")

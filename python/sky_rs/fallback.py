@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections.abc
 import errno
 import functools
-import hashlib
 import logging
 import os
 import re
@@ -22,7 +21,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple, Union
 
 # FileDigest lives in its own module (the native module builds it without
 # importing the reference); it is re-exported here, where it always was.
-from ._digest import FileDigest, _require_int, _type_name
+from ._digest import FileDigest, _require_int, _type_name, new_hasher
 
 __all__ = [
     "FileDigest",
@@ -54,6 +53,9 @@ _FD_RESERVE = 100
 _MIN_FD_PER_RSYNC = 5
 _FD_PER_ENTRY = 5
 _HASH_BUFFER_SIZE = 2**18
+_READ_ALL_CHUNK = 2**16
+# open(path, 'rb')'s flags (O_BINARY: Windows).
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 _GIB = 1024**3
 _I64_MIN = -(2**63)
 _I64_MAX = 2**63 - 1
@@ -61,6 +63,9 @@ _ASCII_INTEGER = re.compile(rb"-?[0-9]+")
 _BASE36_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 # Below this many base-36 digits plain repeated division beats splitting.
 _BASE36_LEAF_DIGITS = 48
+# The largest precision the contract lets Python's formatter decide on (above it: ValueError).
+_MAX_PRECISION = 2**31 - 1
+_NAN = float("nan")
 
 
 # --------------------------------------------------------------------------- checks
@@ -100,6 +105,38 @@ def _with_filename(exc: OSError, path: PathArg) -> OSError:
 
 
 # --------------------------------------------------------------------------- I/O
+
+
+def _open_for_reading(path: PathArg) -> int:
+    """A descriptor of ``path`` open for reading, with the errors of ``open(path, 'rb')``.
+
+    As CPython's ``open()`` does it: a directory is IsADirectoryError, and an ``fstat`` that
+    fails does not fail the open (bpo-25717). PyPy's ``open()`` fails when ``fstat`` does (a
+    seccomp filter denying the stat family) although the file can be read, so it is not used.
+    The descriptor is not inheritable, as ``os.open`` makes every one (PEP 446).
+    """
+    # fspath first: PyPy's os.open names a PathLike itself in its errors, CPython its path.
+    fd = os.open(os.fspath(path), _READ_FLAGS)
+    try:
+        is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
+    except OSError:
+        is_dir = False  # then reading says EISDIR for a directory
+    except BaseException:
+        os.close(fd)
+        raise
+    if is_dir:
+        os.close(fd)
+        raise _os_error(errno.EISDIR, os.fspath(path))
+    return fd
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: List[bytes] = []
+    while True:
+        chunk = os.read(fd, _READ_ALL_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def read_last_n_lines(
@@ -165,27 +202,20 @@ def hash_file(path: PathArg, hash_alg: str) -> FileDigest:
     _require_path(path, "path")
     _require_str(hash_alg, "hash_alg")
     # Opened before the algorithm name is resolved, as SkyPilot does.
-    with open(path, "rb") as file:
-        try:
-            hasher = hashlib.new(hash_alg)
-        except TypeError:
-            # hashlib says TypeError for a str holding NUL or a lone surrogate: a bad value.
-            raise ValueError(f"unsupported hash type {hash_alg!r}") from None
-        if hasher.name.startswith("shake"):
-            raise ValueError(
-                f"extendable-output hash {hasher.name!r} has no fixed digest; not supported"
-            )
-        buffer = bytearray(_HASH_BUFFER_SIZE)
-        view = memoryview(buffer)
+    fd = _open_for_reading(path)
+    try:
+        hasher, name = new_hasher(hash_alg)
         try:
             while True:
-                size = file.readinto(buffer)
-                if not size:
+                chunk = os.read(fd, _HASH_BUFFER_SIZE)
+                if not chunk:
                     break
-                hasher.update(view[:size])
+                hasher.update(chunk)
         except OSError as exc:
             raise _with_filename(exc, path) from None
-    return FileDigest(hasher.name, hasher.digest(), hasher.digest_size, hasher.block_size)
+    finally:
+        os.close(fd)
+    return FileDigest(name, hasher.digest(), hasher.digest_size, hasher.block_size)
 
 
 def find_free_port(start_port: int) -> int:
@@ -263,11 +293,42 @@ def format_float(num: Union[int, float], precision: int = 1) -> str:
     if isinstance(num, bool):
         return "True" if num else "False"
     if isinstance(num, int):
-        return str(int.__int__(num))
+        return str(_require_int(num, "num"))
     value = float.__float__(num)
     if value.is_integer():
         return f"{value:.0f}"
-    return format(value, f".{precision}f")
+    return _format_fixed(value, precision)
+
+
+def _format_fixed(value: float, precision: int) -> str:
+    """``f'{value:.{precision}f}'``, where a precision the formatter refuses is a ValueError.
+
+    CPython refuses precisions near and above ``2**31`` with ``ValueError('precision too
+    big')``; PyPy refuses them with a ``MemoryError`` before allocating anything (it says
+    ``'nan'`` for ``.2147479552f`` and MemoryError for ``.2147483647f`` under any memory
+    limit). The contract names one exception for a refused precision, ValueError; a
+    MemoryError for a precision the formatter accepts (a finite value needing gigabytes of
+    digits) stays what it is. The native module calls this for precisions beyond its own.
+    """
+    if precision > _MAX_PRECISION:
+        raise ValueError("precision too big")
+    spec = f".{precision}f"
+    try:
+        return format(value, spec)
+    except MemoryError:
+        if _formatter_refuses(spec):
+            raise ValueError("precision too big") from None
+        raise
+
+
+def _formatter_refuses(spec: str) -> bool:
+    """Whether the formatter refuses ``spec`` itself: nan needs three characters whatever the
+    precision, so only a refusal of the precision makes formatting it fail."""
+    try:
+        format(_NAN, spec)
+    except (ValueError, MemoryError):
+        return True
+    return False
 
 
 def truncate_long_string(s: str, max_length: int = 35, truncate_middle: object = False) -> str:
@@ -306,12 +367,18 @@ def truncate_long_string(s: str, max_length: int = 35, truncate_middle: object =
 # --------------------------------------------------------------------------- cgroups
 
 
-def _read_file(path: str) -> bytes | None:
+def _read_file(path: Union[str, bytes]) -> bytes | None:
+    """The whole file, or ``None`` when it can't be opened or read (no ``fstat`` needed)."""
     try:
-        with open(path, "rb") as file:
-            return file.read()
+        fd = _open_for_reading(path)
     except OSError:
         return None
+    try:
+        return _read_all(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _parse_i64(token: bytes) -> int | None:

@@ -8,10 +8,14 @@ use crate::checks::{int_text, require_int, type_error, type_name, value_error, I
 use crate::functions::Function;
 use crate::guard::{guarded, Answer, Arg};
 
-/// Precisions above this are formatted by Python's own `format()`: the
-/// output is huge anyway, and Python decides where it stops accepting them
-/// (`ValueError` above `2**31 - 1`).
+/// Precisions above this are formatted by the reference's `_format_fixed`
+/// (Python's own `format()`): the output is huge anyway, and the running
+/// interpreter's formatter decides where it stops accepting them (a refusal
+/// is a `ValueError` on every interpreter; above `2**31 - 1` always).
 const MAX_NATIVE_PRECISION: i64 = 4096;
+
+/// The largest precision the contract lets the formatter decide on.
+const MAX_PRECISION: i64 = (1 << 31) - 1;
 
 #[pyfunction]
 #[pyo3(
@@ -78,16 +82,9 @@ fn format<'py>(
             let text = float_format::format_fixed(value, digits as usize);
             Ok(PyString::new(py, &text).into_any())
         }
-        _ => {
-            let digits = match precision {
-                Arg::Given(object) => int_text(object, precision_value)?,
-                Arg::Default(value) => value.to_string(),
-            };
-            let spec = format!(".{digits}f");
-            let builtins = py.import("builtins")?;
-            Ok(builtins
-                .getattr("format")?
-                .call1((PyFloat::new(py, value), spec))?)
-        }
+        IntValue::Small(digits @ 0..=MAX_PRECISION) => Ok(crate::interp::fallback_module(py)?
+            .getattr("_format_fixed")?
+            .call1((PyFloat::new(py, value), digits))?),
+        _ => Err(value_error("precision too big".to_owned())),
     }
 }

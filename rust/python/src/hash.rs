@@ -56,11 +56,22 @@ fn hash<'py>(
         }
         Err(err) => return Err(Failure::Raise(err)),
     };
-    let name = hasher
+    let mut name = hasher
         .getattr("name")?
         .cast_into::<PyString>()
         .map_err(PyErr::from)?;
-    let name_text = name.to_cow()?.into_owned();
+    let mut name_text = name.to_cow()?.into_owned();
+    if HashAlgorithm::from_canonical_name(&name_text).is_none() {
+        // Not a name Rust hashes: hashlib may have kept an alias (PyPy's
+        // 'sha-256', 'shake128'); the reference's `canonical_name` says
+        // which algorithm it is, as `new_hasher` does for the fallback.
+        name = crate::interp::digest_module(py)?
+            .getattr("canonical_name")?
+            .call1((&hasher,))?
+            .cast_into::<PyString>()
+            .map_err(PyErr::from)?;
+        name_text = name.to_cow()?.into_owned();
+    }
     if name_text.starts_with("shake") {
         return Err(Failure::Raise(PyValueError::new_err(format!(
             "extendable-output hash {} has no fixed digest; not supported",

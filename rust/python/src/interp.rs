@@ -64,7 +64,13 @@ pub fn os(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
 /// `sky_rs._digest.FileDigest`, the class both backends return from
 /// `hash_file`; looked up in `sys.modules` on every use, like the fallback.
 pub fn file_digest_class(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    py.import("sky_rs._digest")?.getattr("FileDigest")
+    digest_module(py)?.getattr("FileDigest")
+}
+
+/// `sky_rs._digest` (`FileDigest`, `new_hasher`), looked up in `sys.modules`
+/// on every use, like the fallback.
+pub fn digest_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    py.import("sky_rs._digest")
 }
 
 /// `sky_rs.fallback`, looked up in `sys.modules` on every use so that a

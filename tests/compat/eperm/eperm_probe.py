@@ -111,17 +111,32 @@ def _sysinfo_total() -> int:
     return int(info.totalram) * int(info.mem_unit or 1)
 
 
+def _read_bytes(path: str, limit: int = 1 << 20) -> bytes:
+    """What open(2) and read(2) give: the system's answer. Not Python's open(), which also
+    fstat()s the file, and on PyPy fails when that fstat is denied (CPython's tolerates it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while limit > 0:
+            chunk = os.read(fd, min(limit, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            limit -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def _meminfo_total() -> int | None:
-    with open("/proc/meminfo", "rb") as handle:
-        for line in handle.read().split(b"\n"):
-            if line.startswith(b"MemTotal:"):
-                return int(line.split()[1]) * 1024
+    for line in _read_bytes("/proc/meminfo").split(b"\n"):
+        if line.startswith(b"MemTotal:"):
+            return int(line.split()[1]) * 1024
     return None
 
 
 def _proc_state(pid: int) -> str:
-    with open(f"/proc/{pid}/stat", "rb") as handle:
-        content = handle.read()
+    content = _read_bytes(f"/proc/{pid}/stat")
     return content[content.rfind(b")") + 1 :].lstrip(b" ")[:1].decode()
 
 
@@ -150,18 +165,15 @@ def _statx_root() -> bool:
 
 
 def _read_int(path: str) -> int:
-    with open(path, "rb") as handle:
-        return int(handle.read().strip())
+    return int(_read_bytes(path).strip())
 
 
 def _read_text(path: str) -> str:
-    with open(path, "rb") as handle:
-        return handle.read().decode(errors="replace")
+    return _read_bytes(path).decode(errors="replace")
 
 
 def _read_ok(path: str) -> bool:
-    with open(path, "rb") as handle:
-        handle.read(1)
+    _read_bytes(path, 1)
     return True
 
 

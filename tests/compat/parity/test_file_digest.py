@@ -7,7 +7,7 @@ import hashlib
 import importlib
 import pickle
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -69,3 +69,52 @@ def _hashlib_accepts(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+class _Aliased:
+    """A hash object as PyPy's hashlib makes one for an alias: the alias, lowercased, is its
+    name (CPython's carry the canonical name, so only this exercises the identification)."""
+
+    def __init__(self, hasher: Any, name: str) -> None:
+        self._hasher, self.name = hasher, name
+        self.digest_size, self.block_size = hasher.digest_size, hasher.block_size
+
+    def copy(self) -> _Aliased:
+        return type(self)(self._hasher.copy(), self.name)
+
+    def update(self, data: bytes) -> None:
+        self._hasher.update(data)
+
+    def digest(self) -> bytes:
+        return self._hasher.digest()
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "alias", "canonical"),
+    [
+        ("sha256", "sha-256", "sha256"),
+        ("sha256", "2.16.840.1.101.3.4.2.1", "sha256"),
+        ("sha3_256", "sha3-256", "sha3_256"),
+        ("blake2b", "blake2b512", "blake2b"),
+        ("sha1", "sha-1", "sha1"),
+        ("md5", "md5\x00sha1", "md5"),  # PyPy's hashlib cuts the name at the NUL
+        ("shake_128", "shake128", "shake_128"),  # an XOF: told by its block size
+        ("shake_256", "shake-256", "shake_256"),
+    ],
+)
+def test_canonical_name_identifies_an_alias(algorithm: str, alias: str, canonical: str) -> None:
+    from sky_rs._digest import canonical_name
+
+    hasher = _Aliased(hashlib.new(algorithm), alias)
+    assert canonical_name(hasher) == canonical
+
+
+def test_canonical_name_keeps_a_name_no_canonical_algorithm_matches() -> None:
+    from sky_rs._digest import canonical_name
+
+    class Unknown(_Aliased):
+        def digest(self) -> bytes:
+            return b"\x01" * 16  # md5's size, nobody's digest
+
+    assert canonical_name(Unknown(hashlib.md5(), "md4-ish")) == "md4-ish"
+    assert canonical_name(hashlib.new("sha256")) == "sha256"  # canonical already: as given

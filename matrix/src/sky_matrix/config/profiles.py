@@ -41,6 +41,15 @@ DENIED_SYSCALLS = (
     "statx",
 )
 NOT_DENIABLE_SYSCALLS = ("newfstatat",)
+# Resident memory of one interpreter process of a container cell (the cell driver, pytest's
+# controller, each xdist worker), in MiB. Measured running the cgroup suite under memory-512m:
+# a PyPy 3.11 (8.0.1) process peaks at 145 MB (VmHWM; 100 MB of it anonymous: GC arenas with
+# 75-80 MB allocated, and the JIT), its cell driver at 70 MB; a CPython 3.11 one at 52 MB. At
+# -n 4 the PyPy cell reached the 512 MiB limit (its page cache evicted: 129 s instead of 14 s,
+# once with a failed test), and an earlier run was OOM-killed: the number of PyPy processes,
+# not our code, is what does not fit, so a memory-limited profile runs only the workers its
+# limit holds (PyPy under 512 MiB: one).
+PROCESS_MIB = {"pypy": 150, "cpython": 60}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +64,34 @@ class Profile:
     def run_args(self, docker_dir: Path) -> List[str]:
         """`docker_args` with the docker/ directory filled in (seccomp profile paths)."""
         return [arg.replace("{docker_dir}", str(docker_dir)) for arg in self.docker_args]
+
+    def memory_limit_mib(self) -> Optional[int]:
+        """The `--memory` limit in MiB (`512m`, `1g`), None without one."""
+        args = list(self.docker_args)
+        if "--memory" not in args or args.index("--memory") + 1 >= len(args):
+            return None
+        value = args[args.index("--memory") + 1].lower()
+        units = {"m": 1, "g": 1024}
+        if value[-1:] in units and value[:-1].isdigit():
+            return int(value[:-1]) * units[value[-1]]
+        return None
+
+    def workers_within_memory(self, implementation: str, workers: int) -> Tuple[int, str]:
+        """At most `workers` xdist workers, as many as the memory limit holds beside the cell
+        driver and pytest's controller (PROCESS_MIB each); at least one. Also what was decided,
+        for the cell's log ("" when the limit takes none away)."""
+        limit = self.memory_limit_mib()
+        per_process = PROCESS_MIB.get(implementation, max(PROCESS_MIB.values()))
+        if limit is None:
+            return workers, ""
+        fits = max(1, limit // per_process - 2)
+        if fits >= workers:
+            return workers, ""
+        return fits, (
+            f"workers: {fits}, not {workers}: {limit} MiB holds {limit // per_process} "
+            f"{implementation} processes of about {per_process} MiB (the cell driver, pytest, "
+            f"{fits} worker{'s' if fits > 1 else ''})"
+        )
 
     def user_for(self, suite: str) -> str:
         """Who the tests of `suite` run as under this profile."""

@@ -244,8 +244,11 @@ def run_cell(
     timeout: float,
     pytest_args: List[str],
     run_id: Optional[str] = None,
+    notes: Sequence[str] = (),
 ) -> CellResult:
     """Run one cell in `image`; the result, never an exception for a bad environment.
+
+    `notes` are written to the cell's log after its header (why it runs fewer workers).
 
     `run_id` labels the container (RUN_LABEL) so that `remove_cell_containers(run_id)` finds it.
 
@@ -300,6 +303,8 @@ def run_cell(
     user = profile.user_for(cell.suite)
     note(f"cell {cell.id}\nimage {image.tag}\ninterpreter {interp.path} ({interp.version})")
     note(f"wheel {wheel}\nprofile {profile.name}: {' '.join(profile.docker_args) or '-'}")
+    for line in notes:
+        note(line)
     requirements_path = find_requirements(run_dir)
     requirements = wheelhouses.read_requirements(
         requirements_path.parent if requirements_path else None

@@ -173,6 +173,10 @@ class DockerPlatform(RunnablePlatform):
             if wheel is None:
                 return CellResult(cell=cell, verdict="error", reason=why_not, interpreter=interp)
         assert wheel is not None
+        profile = profiles.PROFILES.get(cell.profile)
+        memory_note = ""
+        if profile is not None:
+            workers, memory_note = profile.workers_within_memory(interp.implementation, workers)
         with ctx.staged_suite(cell) as (suite_dir, rel_dirs):
             return container_cell.run_cell(
                 cell,
@@ -184,6 +188,7 @@ class DockerPlatform(RunnablePlatform):
                 ctx.cell_timeout(cell.suite),
                 [*ctx.suite_pytest_args(cell, workers), *rel_dirs],
                 run_id=ctx.run_id,
+                notes=[memory_note] if memory_note else [],
             )
 
     def stop_all(self, ctx: RunContext) -> None:
