@@ -6,20 +6,23 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 from rich.console import Console
 
 from sky_matrix.build import manylinux_wheel, wheelhouses
 from sky_matrix.config import architectures
+from sky_matrix.core.events import Observer
 from sky_matrix.core.model import Cell, CellResult, Interpreter, RunPaths
 from sky_matrix.docker import emulation, images
 from sky_matrix.execute import container_cell
 from sky_matrix.execute.context import RunContext
-from sky_matrix.execute.platforms import DockerPlatform, HostPlatform
+from sky_matrix.execute.platforms import DockerPlatform, HostPlatform, RunnablePlatform
+from sky_matrix.execute.scheduler import execute
 from sky_matrix.plan.discovery import Discovery
 from sky_matrix.plan.planner import Selection, full_plan, github_matrix, select
+from sky_matrix.plan.platform import Slot
 from sky_matrix.report import html_report, table
 
 ARM = "bookworm-arm64"
@@ -347,3 +350,44 @@ def test_the_listing_shows_the_architecture(monkeypatch: pytest.MonkeyPatch) -> 
     )  # fmt: skip
     text = out.getvalue()
     assert "┃ arch " in text and "│ aarch64 │" in text and "skip: emulated platform" in text
+
+
+# --------------------------------------------------------------------------- the scheduler
+
+
+class _NoEmulationHere(RunnablePlatform):
+    """Prepares like an emulated image on a host where the runner could not set binfmt up."""
+
+    name = "docker:fake-arm64"
+    architecture = "aarch64"
+    prepares_in_background = True
+
+    def __init__(self) -> None:
+        self.ran: List[str] = []
+
+    def slots(self) -> Dict[str, Slot]:
+        return {"3.11": Slot("3.11", PY311)}
+
+    def profiles(self, suite: str) -> List[str]:
+        return ["default"]
+
+    def prepare(self, ctx: RunContext) -> Optional[str]:
+        return None
+
+    def prepared_skip(self) -> Optional[str]:
+        return "no arm64 emulation (apt-get install failed; as root: ...)"
+
+    def run_cell(self, cell: Cell, slot: Slot, ctx: RunContext, workers: int) -> CellResult:
+        self.ran.append(cell.id)
+        return CellResult(cell, "pass")
+
+
+def test_a_platform_that_cannot_emulate_records_its_cells_skipped(tmp_path: Path) -> None:
+    platform = _NoEmulationHere()
+    cells = full_plan([platform], strict=False)
+    ctx = RunContext(tmp_path, RunPaths(tmp_path), tmp_path / "r", tmp_path / "e", "run", print)
+    results = execute(ctx, cells, jobs=2, cores=2, observer=Observer(), write_result=lambda r: None)
+    assert platform.ran == []
+    assert {r.verdict for r in results} == {"skipped"}
+    assert {r.reason for r in results} == {platform.prepared_skip()}
+    assert {r.architecture for r in results} == {"aarch64"}

@@ -365,7 +365,7 @@ def run_cell(
     left_out = wheelhouses.read_left_out(wheelhouse)
     if left_out:
         result.extra["left_out_requirements"] = left_out
-        note("test requirements left out (no wheel for this interpreter): " + "; ".join(left_out))
+        note("test requirements left out (no wheel for this target): " + "; ".join(left_out))
     target = interp.abi if architecture == "x86_64" else architecture
     unmet = missing_required(cell.suite, left_out, target)
     if unmet:
