@@ -38,7 +38,11 @@ if str(_CGROUP_SUITE) not in sys.path:
     sys.path.append(str(_CGROUP_SUITE))
 import cgroup_live  # noqa: E402
 
-PROBE_TIMEOUT = 90.0  # seconds; a child still running then has hung
+# Seconds; a child still running then has hung. Under emulation (an aarch64 image through qemu)
+# every instruction is translated: the runner measures how much slower that is and says so in
+# SKY_RS_MATRIX_EMULATION_FACTOR, and the limit grows by that factor.
+EMULATION_FACTOR = max(1.0, float(os.environ.get("SKY_RS_MATRIX_EMULATION_FACTOR") or 1))
+PROBE_TIMEOUT = 90.0 * EMULATION_FACTOR
 NOFILE_SOFT = 4096
 ENTRIES = 300  # files in the "entries" directory: 1500 fds per rsync, so the rlimit matters
 LIMITED_CPU_QUOTA = (100000, 100000)  # one CPU
@@ -68,7 +72,41 @@ def libseccomp_missing() -> str | None:
         eperm_restrict.load_libseccomp()
     except eperm_restrict.RestrictionError as exc:
         return str(exc)
-    return None
+    return seccomp_unloadable()
+
+
+# A child loads an allow-everything filter (loading one cannot be undone in this process).
+_LOAD_NOTHING = "import eperm_restrict; eperm_restrict.install_seccomp([])"
+_seccomp_unloadable: List[str | None] = []
+
+
+def seccomp_unloadable() -> str | None:
+    """Why no seccomp filter can be loaded here, or None (asked of a child, once).
+
+    qemu-user refuses its guest's filters (prctl(PR_SET_SECCOMP) is EINVAL: a guest's filter
+    would judge the host's syscalls qemu makes for it), so in an emulated image the scenarios
+    that deny syscalls themselves cannot be created; the container's own seccomp profile, which
+    Docker loads for qemu, still applies (test_eperm_profile.py).
+    """
+    if not _seccomp_unloadable:
+        env = {**os.environ, "PYTHONPATH": str(Path(eperm_restrict.__file__).resolve().parent)}
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", _LOAD_NOTHING], env=env, capture_output=True, text=True,
+                timeout=PROBE_TIMEOUT,
+            )  # fmt: skip
+            lines = (proc.stderr or proc.stdout).strip().splitlines()
+            why = (
+                None
+                if proc.returncode == 0
+                else (lines[-1] if lines else f"exit {proc.returncode}")
+            )
+        except subprocess.TimeoutExpired:
+            why = f"timed out after {PROBE_TIMEOUT:g} s"
+        _seccomp_unloadable.append(
+            None if why is None else f"no seccomp filter can be loaded here ({why})"
+        )
+    return _seccomp_unloadable[0]
 
 
 # ------------------------------------------------------------------------------ workspace
