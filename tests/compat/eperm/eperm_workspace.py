@@ -14,9 +14,12 @@ loss could not pass by accident.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -107,6 +110,47 @@ def seccomp_unloadable() -> str | None:
             None if why is None else f"no seccomp filter can be loaded here ({why})"
         )
     return _seccomp_unloadable[0]
+
+
+# ------------------------------------------------------------------------------ std's statx
+
+
+# The functions whose Rust side stats a path through std::fs::metadata (tail.rs, fds.rs is_dir).
+STD_STAT_FUNCTIONS = ("read_last_n_lines", "get_max_workers_for_file_mounts")
+_SYS_STATX = {"x86_64": 332, "aarch64": 291}.get(platform.machine())
+_STATX_ALL = 0xFFF
+
+
+def statx_denial_hidden_from_std() -> str | None:
+    """Why Rust's std cannot see that statx is denied here, or None (it can, or it is not).
+
+    std tells a seccomp denial from a file's own error by calling statx(0, NULL, 0, STATX_ALL,
+    NULL): the kernel runs statx and answers EFAULT; anything else (a filter's EPERM) means
+    "denied", and std falls back to stat. qemu-user checks the NULL path itself and answers
+    EFAULT without asking the kernel, so under emulation std takes the filter's EPERM for the
+    file's own and `std::fs::metadata` fails (on arm64 hardware the kernel's filter answers
+    EPERM to the probe as on x86_64). Asked of the kernel (or qemu) here, never assumed.
+    """
+    if _SYS_STATX is None:
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    buffer = ctypes.create_string_buffer(256)
+    at_fdcwd = -100
+    if libc.syscall(_SYS_STATX, at_fdcwd, b"/", 0, _STATX_ALL, buffer) == 0:
+        return None  # statx is not denied
+    if ctypes.get_errno() not in (errno.EPERM, errno.ENOSYS):
+        return None
+    denied = errno.errorcode[ctypes.get_errno()]
+    if libc.syscall(_SYS_STATX, 0, None, 0, _STATX_ALL, None) == 0:
+        return None
+    if ctypes.get_errno() != errno.EFAULT:
+        return None  # std sees the denial and falls back to stat
+    return (
+        f"statx is denied ({denied}) but statx(0, NULL, ...) answers EFAULT: the denial is "
+        "hidden from Rust's std, which then reports it as the file's error instead of falling "
+        "back to stat (qemu-user answers the NULL path itself; the kernel would say "
+        f"{denied}): {', '.join(STD_STAT_FUNCTIONS)} cannot be judged here"
+    )
 
 
 # ------------------------------------------------------------------------------ workspace
