@@ -1,5 +1,6 @@
 """The full plan on a fixed host (CPython 3.8 to 3.13) and the Debian images (with their layers:
-sid-pypy3, sid-3.13t), one JSON line a
+sid-pypy3, sid-3.13t, and the emulated bookworm-arm64, whose cells `run --list --json` leaves out
+unless `--platform docker:bookworm-arm64` names it), one JSON line a
 cell: what `run --list --json` prints there. `test_plan.py` compares it with plan_snapshot.txt;
 after a deliberate change of suites, profiles or images, rewrite that file with
 `PYTHONPATH=matrix/src python matrix/tests/plan_snapshot.py > matrix/tests/plan_snapshot.txt`.

@@ -194,11 +194,11 @@ def test_image_is_current_only_with_the_same_hash_label() -> None:
 
 def test_select_images_by_source() -> None:
     assert list(select_images(env={})) == [
-        "bullseye", "bookworm", "trixie", "sid", "sid-pypy3", "sid-3.13t"
+        "bullseye", "bookworm", "trixie", "sid", "sid-pypy3", "sid-3.13t", "bookworm-arm64",
     ]  # fmt: skip
     assert select_images(env={images.SOURCE_ENV: "manylinux"}) == MANYLINUX_IMAGES
     debian = select_images("Debian", env={images.SOURCE_ENV: "manylinux"})
-    assert debian == {**DEBIAN_IMAGES, **LAYER_IMAGES}
+    assert debian == {**DEBIAN_IMAGES, **LAYER_IMAGES, **images.EMULATED_IMAGES}
     assert select_images(env={images.SOURCE_ENV: "nonsense"}) == {}
 
 

@@ -14,9 +14,12 @@ loss could not pass by accident.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -38,7 +41,11 @@ if str(_CGROUP_SUITE) not in sys.path:
     sys.path.append(str(_CGROUP_SUITE))
 import cgroup_live  # noqa: E402
 
-PROBE_TIMEOUT = 90.0  # seconds; a child still running then has hung
+# Seconds; a child still running then has hung. Under emulation (an aarch64 image through qemu)
+# every instruction is translated: the runner measures how much slower that is and says so in
+# SKY_RS_MATRIX_EMULATION_FACTOR, and the limit grows by that factor.
+EMULATION_FACTOR = max(1.0, float(os.environ.get("SKY_RS_MATRIX_EMULATION_FACTOR") or 1))
+PROBE_TIMEOUT = 90.0 * EMULATION_FACTOR
 NOFILE_SOFT = 4096
 ENTRIES = 300  # files in the "entries" directory: 1500 fds per rsync, so the rlimit matters
 LIMITED_CPU_QUOTA = (100000, 100000)  # one CPU
@@ -68,7 +75,82 @@ def libseccomp_missing() -> str | None:
         eperm_restrict.load_libseccomp()
     except eperm_restrict.RestrictionError as exc:
         return str(exc)
-    return None
+    return seccomp_unloadable()
+
+
+# A child loads an allow-everything filter (loading one cannot be undone in this process).
+_LOAD_NOTHING = "import eperm_restrict; eperm_restrict.install_seccomp([])"
+_seccomp_unloadable: List[str | None] = []
+
+
+def seccomp_unloadable() -> str | None:
+    """Why no seccomp filter can be loaded here, or None (asked of a child, once).
+
+    qemu-user refuses its guest's filters (prctl(PR_SET_SECCOMP) is EINVAL: a guest's filter
+    would judge the host's syscalls qemu makes for it), so in an emulated image the scenarios
+    that deny syscalls themselves cannot be created; the container's own seccomp profile, which
+    Docker loads for qemu, still applies (test_eperm_profile.py).
+    """
+    if not _seccomp_unloadable:
+        env = {**os.environ, "PYTHONPATH": str(Path(eperm_restrict.__file__).resolve().parent)}
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", _LOAD_NOTHING], env=env, capture_output=True, text=True,
+                timeout=PROBE_TIMEOUT,
+            )  # fmt: skip
+            lines = (proc.stderr or proc.stdout).strip().splitlines()
+            why = (
+                None
+                if proc.returncode == 0
+                else (lines[-1] if lines else f"exit {proc.returncode}")
+            )
+        except subprocess.TimeoutExpired:
+            why = f"timed out after {PROBE_TIMEOUT:g} s"
+        _seccomp_unloadable.append(
+            None if why is None else f"no seccomp filter can be loaded here ({why})"
+        )
+    return _seccomp_unloadable[0]
+
+
+# ------------------------------------------------------------------------------ std's statx
+
+
+# The functions whose Rust side stats a path through std::fs::metadata (tail.rs, fds.rs is_dir).
+STD_STAT_FUNCTIONS = ("read_last_n_lines", "get_max_workers_for_file_mounts")
+_SYS_STATX = {"x86_64": 332, "aarch64": 291}.get(platform.machine())
+_STATX_ALL = 0xFFF
+
+
+def statx_denial_hidden_from_std() -> str | None:
+    """Why Rust's std cannot see that statx is denied here, or None (it can, or it is not).
+
+    std tells a seccomp denial from a file's own error by calling statx(0, NULL, 0, STATX_ALL,
+    NULL): the kernel runs statx and answers EFAULT; anything else (a filter's EPERM) means
+    "denied", and std falls back to stat. qemu-user checks the NULL path itself and answers
+    EFAULT without asking the kernel, so under emulation std takes the filter's EPERM for the
+    file's own and `std::fs::metadata` fails (on arm64 hardware the kernel's filter answers
+    EPERM to the probe as on x86_64). Asked of the kernel (or qemu) here, never assumed.
+    """
+    if _SYS_STATX is None:
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    buffer = ctypes.create_string_buffer(256)
+    at_fdcwd = -100
+    if libc.syscall(_SYS_STATX, at_fdcwd, b"/", 0, _STATX_ALL, buffer) == 0:
+        return None  # statx is not denied
+    if ctypes.get_errno() not in (errno.EPERM, errno.ENOSYS):
+        return None
+    denied = errno.errorcode[ctypes.get_errno()]
+    if libc.syscall(_SYS_STATX, 0, None, 0, _STATX_ALL, None) == 0:
+        return None
+    if ctypes.get_errno() != errno.EFAULT:
+        return None  # std sees the denial and falls back to stat
+    return (
+        f"statx is denied ({denied}) but statx(0, NULL, ...) answers EFAULT: the denial is "
+        "hidden from Rust's std, which then reports it as the file's error instead of falling "
+        "back to stat (qemu-user answers the NULL path itself; the kernel would say "
+        f"{denied}): {', '.join(STD_STAT_FUNCTIONS)} cannot be judged here"
+    )
 
 
 # ------------------------------------------------------------------------------ workspace

@@ -1,4 +1,5 @@
-"""The wheel for containers: one manylinux2014 (glibc 2.17) abi3 wheel, built on the host.
+"""The wheel for containers: one manylinux2014 (glibc 2.17) abi3 wheel per architecture, built
+on the host (aarch64's cross-compiled by the same zig linker, for the emulated images).
 
 The host's own wheel links against the host's glibc, so it would not load in bullseye or a
 manylinux2014 image. This one is built with maturin's `--zig` (zig from PyPI's `ziglang` links
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from sky_matrix.build import cache as build_cache, host_wheel
+from sky_matrix.config import architectures
 from sky_matrix.core.text import telling_line
 
 # The oldest glibc any image of the matrix has (manylinux2014).
@@ -70,9 +72,16 @@ def wheel_glibc(wheel_name: str) -> Optional[Tuple[int, int]]:
     return min(needs) if needs else None
 
 
-def check_wheel_name(wheel_name: str, required: Tuple[int, int] = REQUIRED_GLIBC) -> None:
-    """ContainerWheelError unless the name says abi3 and manylinux at or below `required`."""
-    _, abis, _ = wheel_tags(wheel_name)
+def check_wheel_name(
+    wheel_name: str, required: Tuple[int, int] = REQUIRED_GLIBC, architecture: str = "x86_64"
+) -> None:
+    """ContainerWheelError unless the name says abi3 and manylinux at or below `required`, for
+    `architecture`."""
+    _, abis, platforms = wheel_tags(wheel_name)
+    if not all(p.endswith("_" + architecture) for p in platforms):
+        raise ContainerWheelError(
+            f"{wheel_name} is not a wheel for {architecture} (platform tags {'.'.join(platforms)})"
+        )
     if "abi3" not in abis:
         raise ContainerWheelError(
             f"{wheel_name} is not an abi3 wheel (abi tags {'.'.join(abis)}): build it with"
@@ -111,11 +120,13 @@ def check_auditwheel(output: str, required: Tuple[int, int] = REQUIRED_GLIBC) ->
         )
 
 
-def maturin_build_command(maturin: Sequence[str], out: Path, python: str) -> List[str]:
+def maturin_build_command(
+    maturin: Sequence[str], out: Path, python: str, target: str = "x86_64-unknown-linux-gnu"
+) -> List[str]:
     return [
         *maturin, "build", "--release", "--zig",
         "--compatibility", "manylinux2014",
-        "--target", "x86_64-unknown-linux-gnu",
+        "--target", target,
         "--interpreter", python,
         "--out", str(out),
     ]  # fmt: skip
@@ -169,6 +180,25 @@ def ensure_tools(tools_dir: Path, log: Log) -> Path:
     return bin_dir
 
 
+def ensure_rust_target(target: str, log: Log) -> None:
+    """Install the Rust standard library of `target` with rustup when it is missing; a
+    ContainerWheelError naming the command when that is impossible."""
+    if target == "x86_64-unknown-linux-gnu":
+        return  # the host's own (cargo builds the host wheel with it)
+    if shutil.which("rustup") is None:
+        raise ContainerWheelError(
+            f"rustup is not on PATH: cannot install the Rust target {target}"
+            f" (`rustup target add {target}`)"
+        )
+    code, out = _run(["rustup", "target", "list", "--installed"], timeout=120)
+    if code == 0 and target in out.split():
+        return
+    log(f"container wheel: rustup target add {target}")
+    code, out = _run(["rustup", "target", "add", target], timeout=1800)
+    if code != 0:
+        raise ContainerWheelError(f"`rustup target add {target}` failed: {_why(out)}")
+
+
 def tools_cache(project_root: Path) -> Path:
     """Where the tools venv and the zig build's target directory live.
 
@@ -180,8 +210,11 @@ def tools_cache(project_root: Path) -> Path:
     return host_wheel.cache_root(project_root)
 
 
-def build_manylinux_wheel(project_root: Path, out_dir: Path, log: Log) -> Path:
-    """The verified manylinux2014 abi3 wheel of `project_root`'s sources, in `out_dir`.
+def build_manylinux_wheel(
+    project_root: Path, out_dir: Path, log: Log, architecture: str = "x86_64"
+) -> Path:
+    """The verified manylinux2014 abi3 wheel of `project_root`'s sources for `architecture`, in
+    `out_dir`. A foreign architecture's Rust target must be installed (`rustup target add`).
 
     Reused when `out_dir` already holds one verified for the same sources. Raises
     ContainerWheelError with the reason (tool install, build, or verification).
@@ -190,12 +223,16 @@ def build_manylinux_wheel(project_root: Path, out_dir: Path, log: Log) -> Path:
     key = host_wheel.source_key(project_root)
     out_dir.mkdir(parents=True, exist_ok=True)
     tools = tools_cache(project_root)
+    arch = architectures.get(architecture)
+    # x86_64 keeps the target directory it always had; another architecture has its own
+    suffix = "" if architecture == "x86_64" else f"-{architecture}"
     with build_cache.locked(tools / ".manylinux.lock"):
         cached = _verified_wheel(out_dir, key)
         if cached is not None:
             log(f"container wheel: reusing {cached}")
             return cached
         bin_dir = ensure_tools(tools / "manylinux-tools", log)
+        ensure_rust_target(arch.rust_target, log)
         scratch = out_dir / f".building-{os.getpid()}"
         shutil.rmtree(scratch, ignore_errors=True)
         build_log = out_dir / "build.log"
@@ -204,8 +241,10 @@ def build_manylinux_wheel(project_root: Path, out_dir: Path, log: Log) -> Path:
         # maturin finds zig through `python -m ziglang` of the tools venv; a target directory
         # of its own keeps zig-linked objects apart from the host build's.
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-        env["CARGO_TARGET_DIR"] = str(tools / "target-manylinux")
-        argv = maturin_build_command([str(bin_dir / "maturin")], scratch, sys.executable)
+        env["CARGO_TARGET_DIR"] = str(tools / f"target-manylinux{suffix}")
+        argv = maturin_build_command(
+            [str(bin_dir / "maturin")], scratch, sys.executable, arch.rust_target
+        )
         log(f"container wheel: {' '.join(argv)} (log: {build_log})")
         code, output = _run(argv, cwd=project_root, env=env, log_path=build_log)
         wheels = sorted(scratch.glob(f"{host_wheel.WHEEL_DIST}-*.whl"))
@@ -215,7 +254,7 @@ def build_manylinux_wheel(project_root: Path, out_dir: Path, log: Log) -> Path:
                 f"maturin --zig failed (exit {code}): {_why(output)} -- log: {build_log}"
             )
         wheel = wheels[-1]
-        check_wheel_name(wheel.name)
+        check_wheel_name(wheel.name, architecture=architecture)
         code, shown = _run([str(bin_dir / "auditwheel"), "show", str(wheel)], log_path=build_log)
         if code != 0:
             raise ContainerWheelError(f"auditwheel show failed: {_why(shown)}")

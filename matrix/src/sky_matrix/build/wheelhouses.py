@@ -26,21 +26,16 @@ from pathlib import Path
 from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
 from sky_matrix.build import cache
+from sky_matrix.config import architectures
 from sky_matrix.core.model import Interpreter
 from sky_matrix.core.text import last_lines
 
 CACHE_ENV = "SKY_RS_MATRIX_CACHE"
 REQUIREMENTS_FILE = "requirements.txt"  # in a wheelhouse: what applies to its target
 DEFAULT_REQUIREMENTS = ("pytest", "pytest-xdist", "pytest-timeout", "hypothesis", "psutil")
-# Wheels built for glibc 2.17 or older install in every image, manylinux2014 included.
-PLATFORMS = (
-    "manylinux2014_x86_64",
-    "manylinux_2_17_x86_64",
-    "manylinux2010_x86_64",
-    "manylinux_2_12_x86_64",
-    "manylinux1_x86_64",
-    "manylinux_2_5_x86_64",
-)
+# The wheel platform tags a wheelhouse takes, per architecture (config/architectures.py): on
+# x86_64 wheels built for glibc 2.17 or older, which install in every image, manylinux2014 too.
+PLATFORMS = architectures.ARCHITECTURES["x86_64"].wheel_platforms
 MAX_COMPLETION_ROUNDS = 8
 COMPLETE_MARKER = ".complete"
 SOURCE_FILE = "requirements.in"  # the requirements text as given
@@ -83,15 +78,27 @@ def abi_tags(interp: Interpreter) -> Tuple[str, ...]:
     return (interp.abi, "abi3", "none")
 
 
-def wheelhouse_dir(root: Path, interp: Interpreter, requirements: str) -> Path:
-    # wheel_abi is abi for CPython (the key of existing wheelhouses stays), pypy311_pp80 for PyPy
-    parts = (interp.wheel_abi, *PLATFORMS, requirements)
+def platforms_for(architecture: str) -> Tuple[str, ...]:
+    return architectures.get(architecture).wheel_platforms
+
+
+def wheelhouse_dir(
+    root: Path, interp: Interpreter, requirements: str, architecture: str = "x86_64"
+) -> Path:
+    # wheel_abi is abi for CPython (the key of existing wheelhouses stays), pypy311_pp80 for PyPy;
+    # the platform tags name the architecture (x86_64's keys stay as they were)
+    parts = (interp.wheel_abi, *platforms_for(architecture), requirements)
     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-    return root / "wheelhouse" / f"{interp.abi}-{key}"
+    suffix = "" if architecture == "x86_64" else f"-{architecture}"
+    return root / "wheelhouse" / f"{interp.abi}{suffix}-{key}"
 
 
 def download_command(
-    pip: Sequence[str], interp: Interpreter, dest: Path, requirements: Sequence[str]
+    pip: Sequence[str],
+    interp: Interpreter,
+    dest: Path,
+    requirements: Sequence[str],
+    architecture: str = "x86_64",
 ) -> List[str]:
     """`pip download` of `requirements` (arguments or `-r FILE`) for the target interpreter."""
     major, minor = interp.version.split(".")[:2]
@@ -102,7 +109,7 @@ def download_command(
     ]  # fmt: skip
     for abi in abi_tags(interp):
         cmd += ["--abi", abi]
-    for platform in PLATFORMS:
+    for platform in platforms_for(architecture):
         cmd += ["--platform", platform]
     return cmd + list(requirements)
 
@@ -202,18 +209,27 @@ def ensure_wheelhouse(
     log: Log,
     root: Optional[Path] = None,
     pip: Optional[Sequence[str]] = None,
+    architecture: str = "x86_64",
 ) -> Path:
-    """A complete wheelhouse for `interp` (cached), or WheelhouseError."""
+    """A complete wheelhouse for `interp` on `architecture` (cached), or WheelhouseError.
+
+    A requirement with no wheel for the target is left out with `no wheel for <abi>` (on
+    x86_64) or `no wheel for <abi> on <architecture>` in LEFT_OUT_FILE."""
     root = root or cache_root()
-    dest = wheelhouse_dir(root, interp, requirements)
+    pip = list(pip or host_pip())
+    dest = wheelhouse_dir(root, interp, requirements, architecture)
+    target = interp.abi if architecture == "x86_64" else f"{interp.abi} on {architecture}"
+
+    def download(requirements: Sequence[str]) -> List[str]:
+        return download_command(pip, interp, dest, requirements, architecture)
+
     with cache.entry(dest, marker=COMPLETE_MARKER) as entry:
         if entry.record() is not None:
             return dest
         entry.start()
         (dest / SOURCE_FILE).write_text(requirements, encoding="utf-8")
-        pip = list(pip or host_pip())
-        log(f"wheelhouse {dest.name}: downloading for Python {interp.version} ({interp.abi})")
-        _download(download_command(pip, interp, dest, ["pip"]))
+        log(f"wheelhouse {dest.name}: downloading for Python {interp.version} ({target})")
+        _download(download(["pip"]))
         pip_wheel = find_pip_wheel(dest)
         if pip_wheel is None:
             raise WheelhouseError(f"no pip wheel for Python {interp.version} was downloaded")
@@ -230,12 +246,12 @@ def ensure_wheelhouse(
         kept: List[str] = []
         left_out: List[str] = []
         for requirement in applicable:
-            ok, out = _try_download(download_command(pip, interp, dest, [requirement]))
+            ok, out = _try_download(download([requirement]))
             if ok:
                 kept.append(requirement)
             elif no_wheel_for_target(out):
-                left_out.append(f"{requirement}\tno wheel for {interp.abi}: {last_lines(out)}")
-                log(f"wheelhouse {dest.name}: left out {requirement}: no wheel for {interp.abi}")
+                left_out.append(f"{requirement}\tno wheel for {target}: {last_lines(out)}")
+                log(f"wheelhouse {dest.name}: left out {requirement}: no wheel for {target}")
             else:
                 raise WheelhouseError(f"pip download {requirement} failed: {last_lines(out, 3)}")
         (dest / REQUIREMENTS_FILE).write_text("".join(r + "\n" for r in kept), encoding="utf-8")
@@ -253,7 +269,7 @@ def ensure_wheelhouse(
                     + last_lines(output, 3)
                 )
             log(f"wheelhouse {dest.name}: completing with {', '.join(missing)}")
-            _download(download_command(pip, interp, dest, missing))
+            _download(download(missing))
         raise WheelhouseError(
             f"wheelhouse for {interp.path} still incomplete after {MAX_COMPLETION_ROUNDS} rounds"
         )

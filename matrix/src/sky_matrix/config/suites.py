@@ -20,6 +20,9 @@ class Suite:
     description: str
     cell_timeout: float  # wall-clock limit of one cell, seconds
     test_timeout: float  # pytest-timeout per test, seconds
+    # Test requirements (distribution names) the suite cannot run without: where the wheelhouse
+    # has no wheel for one, the cell is `skipped: <package> has no wheel for <target>`.
+    requires: Tuple[str, ...] = ()
 
 
 SUITES: Dict[str, Suite] = {
@@ -59,6 +62,7 @@ SUITES: Dict[str, Suite] = {
             "threads, signals, fork and interpreter shutdown",
             cell_timeout=1800,
             test_timeout=900,
+            requires=("psutil",),  # test_threads measures the process with it
         ),
     )
 }

@@ -110,6 +110,8 @@ class CellResult:
     required: bool = True  # a failed required cell makes the run's exit status non-zero
     run_id: Optional[str] = None  # the run that produced this result
     finished_at: Optional[float] = None  # time.time() when the cell ended
+    # `uname -m` where the cell ran (`aarch64` for an emulated image); None in older records.
+    architecture: Optional[str] = None
 
     def to_json(self) -> Dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from sky_matrix.build import cache
+from sky_matrix.config import architectures
 from sky_matrix.core.model import Interpreter
 from sky_matrix.core.text import last_lines, telling_line
-from sky_matrix.docker import containers
+from sky_matrix.docker import containers, emulation
 
 HASH_LABEL = f"{containers.LABEL_PREFIX}.content-hash"
 IMAGE_REPOSITORY = "sky-rs-matrix"
@@ -39,7 +40,7 @@ SOURCE_ENV = "SKY_RS_IMAGE_SOURCE"
 REGISTRY_ENV = "SKY_RS_IMAGE_REGISTRY"
 MIRROR_ENV = "SKY_RS_DEBIAN_MIRROR"
 DOCKER_DIR_ENV = "SKY_RS_DOCKER_DIR"
-SOURCES = ("debian", "manylinux", "layer")
+SOURCES = ("debian", "manylinux", "layer", "emulated")
 
 # Docker answers `version` in well under a second; a daemon that takes longer is stuck.
 _STATUS_TIMEOUT = 30.0
@@ -72,6 +73,24 @@ class ImageSpec:
     # Why the image's interpreter gets the pure-Python wheel (what pip installs there) rather
     # than a native one, or None.
     pure_wheel_because: Optional[str] = None
+    # `uname -m` in the image (config/architectures.py), None for the host's own. Another
+    # architecture runs through qemu's binfmt handler (docker/emulation.py).
+    architecture: Optional[str] = None
+    # An emulated image's native counterpart (same suite and interpreters): the emulation
+    # factor is measured against it when it is built.
+    native_twin: Optional[str] = None
+    # (suite, its profiles here) when the image runs fewer than every profile of a suite;
+    # None: all of them.
+    profiles: Optional[Tuple[Tuple[str, Tuple[str, ...]], ...]] = None
+
+    @property
+    def machine(self) -> str:
+        """The architecture the image's programs are built for (`uname -m`)."""
+        return self.architecture or architectures.host_architecture()
+
+    @property
+    def emulated(self) -> bool:
+        return self.machine != architectures.host_architecture()
 
 
 _DEBIAN_GLOBS = ("/usr/bin/python3.[0-9]*",)
@@ -147,6 +166,33 @@ DEBIAN_IMAGES: Dict[str, ImageSpec] = {
     )
 }
 
+# Debian images of another architecture than the host's: bootstrapped for it by
+# `docker/build-emulated-image.sh` (mmdebstrap --arch) and run through qemu's binfmt handler.
+# Their cells are opt-in (sky_matrix.execute.platforms: emulation makes them slow).
+EMULATED_IMAGES: Dict[str, ImageSpec] = {
+    spec.name: spec
+    for spec in (
+        ImageSpec(
+            "bookworm-arm64",
+            "emulated",
+            "2.36",
+            ("3.11",),
+            _DEBIAN_GLOBS,
+            architecture="aarch64",
+            native_twin="bookworm",
+            # What emulation is for: the functions' answers on another architecture, under
+            # each kind of limit once (issue 14); the rest of the profile axis is x86_64's.
+            profiles=(
+                ("parity", ("default",)),
+                ("cgroup", ("default", "cpus-1.5", "memory-512m")),
+                ("eperm", ("seccomp-eperm", "nonroot")),
+                ("leaks", ("default",)),
+                ("stability", ("default",)),
+            ),
+        ),
+    )
+}
+
 MANYLINUX_IMAGES: Dict[str, ImageSpec] = {
     spec.name: spec
     for spec in (
@@ -180,7 +226,7 @@ def select_images(
     """
     chosen = (source or env.get(SOURCE_ENV) or "debian").strip().lower()
     if chosen == "debian":
-        return {**DEBIAN_IMAGES, **LAYER_IMAGES}
+        return {**DEBIAN_IMAGES, **LAYER_IMAGES, **EMULATED_IMAGES}
     if chosen == "manylinux":
         return dict(MANYLINUX_IMAGES)
     return {}
@@ -206,6 +252,7 @@ class ImageBuild:
     content_hash: Optional[str] = None
     source: Optional[str] = None
     build_log: Optional[str] = None  # the build's whole output, when it was built
+    architecture: Optional[str] = None  # `uname -m` in the image, probed
 
     def to_json(self) -> Dict[str, object]:
         data = dataclasses.asdict(self)
@@ -382,8 +429,9 @@ def build_inputs(spec: ImageSpec, docker_dir: Path) -> List[Path]:
     """Every file the build of `spec` reads from the repository, in a fixed order."""
     if spec.source == "layer":
         return sorted(p for p in (docker_dir / "images" / spec.name).rglob("*") if p.is_file())
-    inputs = [docker_dir / "build-image.sh", docker_dir / "finish.Dockerfile"]
-    if spec.source == "debian":
+    script = "build-emulated-image.sh" if spec.source == "emulated" else "build-image.sh"
+    inputs = [docker_dir / script, docker_dir / "finish.Dockerfile"]
+    if spec.source in ("debian", "emulated"):
         image_dir = docker_dir / "images" / spec.name
         if image_dir.is_dir():
             inputs.extend(sorted(p for p in image_dir.rglob("*") if p.is_file()))
@@ -446,6 +494,22 @@ def build_command(
             "--label", f"{HASH_LABEL}={digest}",
             "-t", image_tag(spec, digest),
             "-f", str(image_dir / "Dockerfile"), str(image_dir),
+        ]  # fmt: skip
+    if spec.source == "emulated":
+        # A script of its own: build-image.sh is an input of every native image's hash, and
+        # teaching it --arch would rebuild them all.
+        if not mirror:
+            raise ValueError(
+                "no Debian mirror: the host's apt sources name none;"
+                f" set {MIRROR_ENV} to a Debian archive URI"
+            )
+        return [
+            "bash", str(docker_dir / "build-emulated-image.sh"),
+            "--name", spec.name,
+            "--tag", image_tag(spec, digest),
+            "--hash", digest,
+            "--arch", architectures.get(spec.machine).debian,
+            "--mirror", mirror,
         ]  # fmt: skip
     cmd = [
         "bash", str(docker_dir / "build-image.sh"),
@@ -551,6 +615,7 @@ def probe_script(globs: Sequence[str]) -> str:
     """A POSIX shell script printing `glibc <version>`, then `py <path> <json>` per interpreter."""
     snippet = _PROBE_SNIPPET.replace('"', '\\"')
     return (
+        'echo "arch $(uname -m)"\n'
         "echo \"glibc $(getconf GNU_LIBC_VERSION 2>/dev/null | sed 's/^glibc //')\"\n"
         f"for p in {' '.join(globs)}; do\n"
         '  [ -x "$p" ] && [ ! -d "$p" ] || continue\n'
@@ -561,6 +626,14 @@ def probe_script(globs: Sequence[str]) -> str:
 
 
 _DEBIAN_INTERPRETER = re.compile(r"^/usr/bin/python3\.\d+d?$")
+
+
+def parse_probe_architecture(output: str) -> Optional[str]:
+    """`uname -m` of the image, from the probe's `arch <machine>` line."""
+    for line in output.splitlines():
+        if line.startswith("arch "):
+            return line[len("arch ") :].strip() or None
+    return None
 
 
 def parse_probe_output(
@@ -635,14 +708,16 @@ def interpreter_from_probe(
 
 def probe_image(
     tag: str, spec: ImageSpec
-) -> Tuple[Optional[str], Dict[str, Interpreter], List[str]]:
+) -> Tuple[Optional[str], Dict[str, Interpreter], List[str], Optional[str]]:
+    """(glibc, interpreters, notes, architecture) of the built image."""
     argv = containers.run_argv(
         tag, ["-c", probe_script(spec.python_globs)], remove=True, entrypoint="/bin/sh"
     )
-    code, output = containers.run(argv, _PROBE_TIMEOUT)
+    # Under emulation every interpreter starts some 30 times slower.
+    code, output = containers.run(argv, _PROBE_TIMEOUT * (10 if spec.emulated else 1))
     if code != 0:
         raise RuntimeError(f"probe of {tag} failed: {last_lines(output)}")
-    return parse_probe_output(spec.name, spec, output)
+    return (*parse_probe_output(spec.name, spec, output), parse_probe_architecture(output))
 
 
 # --------------------------------------------------------------------------- the entry point
@@ -686,6 +761,10 @@ def ensure_image(
     docker_dir = docker_dir or find_docker_dir()
     if docker_dir is None:
         return finish(f"docker/build-image.sh not found (set {DOCKER_DIR_ENV})")
+    if spec.emulated:
+        no_emulation = emulation.ensure_emulation(spec.machine, log=log)
+        if no_emulation:
+            return finish(no_emulation)
     parent_tag: Optional[str] = None
     if spec.parent is not None:
         parent = ensure_image(spec.parent, log=log, images=table, docker_dir=docker_dir)
@@ -702,7 +781,9 @@ def ensure_image(
                 result.cached = True
                 log(f"image {name}: reusing {tag}")
             else:
-                mirror = host_debian_mirror() if spec.source in ("debian", "layer") else None
+                mirror = (
+                    host_debian_mirror() if spec.source in ("debian", "layer", "emulated") else None
+                )
                 cmd = build_command(spec, docker_dir, digest, mirror=mirror, parent_tag=parent_tag)
                 build_log = Path(tempfile.gettempdir()) / f"sky-rs-image-{name}.log"
                 result.build_log = str(build_log)
@@ -721,11 +802,16 @@ def ensure_image(
         assert inspect is not None
         size = inspect.get("Size")
         result.size_bytes = int(size) if isinstance(size, (int, float)) else None
-        glibc, pythons, notes = probe_image(tag, spec)
+        glibc, pythons, notes, result.architecture = probe_image(tag, spec)
     except (OSError, ValueError, RuntimeError, subprocess.SubprocessError) as exc:
         return finish(str(exc) or type(exc).__name__)
     for note in notes:
         log(f"image {name}: {note}")
+    if result.architecture != spec.machine:
+        return finish(
+            f"{tag} runs as {result.architecture or 'an unknown architecture'} (uname -m),"
+            f" not {spec.machine}"
+        )
     result.glibc, result.pythons = glibc, pythons
     result.missing_pythons = tuple(label for label in spec.pythons if label not in pythons)
     if result.missing_pythons:
@@ -757,7 +843,7 @@ def _build_lock_path(tag: str) -> Path:
 
 def format_builds(builds: Sequence[ImageBuild]) -> str:
     """A plain-text table of image builds (the CLI's and the report's summary)."""
-    rows = [("image", "ok", "cached", "seconds", "size", "glibc", "pythons")]
+    rows = [("image", "ok", "cached", "seconds", "size", "arch", "glibc", "pythons")]
     for b in builds:
         size = f"{b.size_bytes / 1e6:.0f} MB" if b.size_bytes else "-"
         pythons = ", ".join(f"{k} ({v.version})" for k, v in sorted(b.pythons.items()))
@@ -766,7 +852,7 @@ def format_builds(builds: Sequence[ImageBuild]) -> str:
         status = "yes" if b.ok else f"no: {b.error}"
         rows.append(
             (b.name, status, "yes" if b.cached else "no", f"{b.seconds:.1f}", size,
-             b.glibc or "-", pythons or "-")
+             b.architecture or "-", b.glibc or "-", pythons or "-")
         )  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
@@ -775,7 +861,8 @@ def format_builds(builds: Sequence[ImageBuild]) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """`python -m sky_matrix.docker.images [status | build [--json] [NAME...]]`."""
+    """`python -m sky_matrix.docker.images [status | build [--json] [NAME...]]` (no NAME: every
+    native image)."""
     args = list(sys.argv[1:] if argv is None else argv)
     command = args.pop(0) if args else "build"
     if command == "status":
@@ -792,7 +879,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             file=sys.stderr,
         )
         return 2
-    names = args or list(IMAGES)
+    # Emulated images are built when named (as their cells run when named): hours of qemu.
+    names = args or [name for name, spec in IMAGES.items() if not spec.emulated]
     builds = [ensure_image(n, log=lambda line: print(line, file=sys.stderr)) for n in names]
     if as_json:
         print(json.dumps([b.to_json() for b in builds], indent=1))

@@ -25,10 +25,12 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from sky_matrix.build import container_envs, wheelhouses
 from sky_matrix.build.manylinux_wheel import wheel_glibc
+from sky_matrix.config.architectures import host_architecture
 from sky_matrix.config.profiles import PROFILES, Profile
+from sky_matrix.config.suites import SUITES
 from sky_matrix.core.model import Cell, CellResult, Interpreter
 from sky_matrix.core.text import last_lines
-from sky_matrix.docker import containers, images
+from sky_matrix.docker import containers, emulation as emulation_, images
 from sky_matrix.docker.containers import CONTAINER_ROOT, Mount
 from sky_matrix.execute import outcome
 from sky_matrix.execute.cell_env import cell_environment
@@ -102,8 +104,10 @@ def docker_run_args(
     cell_dir: Path,
     run_id: Optional[str] = None,
     test_env: Optional[Path] = None,
+    extra_env: Optional[Mapping[str, str]] = None,
 ) -> List[str]:
-    """The whole `docker run` command of one cell."""
+    """The whole `docker run` command of one cell (`extra_env`: variables beyond the ones
+    every cell gets, such as an emulated platform's sizes)."""
     mounts = [
         Mount(docker_dir / "cell_driver.py", DRIVER_PATH),
         Mount(suite_dir, SUITE_PATH),
@@ -121,7 +125,7 @@ def docker_run_args(
         user="0:0",  # the driver needs root for set-up; it drops to `user` itself
         workdir="/tmp",
         # SKY_RS_MATRIX_CELL_DIR is set by the driver: the copy the dropped user can write.
-        env=cell_environment(cell, user=user, wheel=wheel.name),
+        env={**cell_environment(cell, user=user, wheel=wheel.name), **(extra_env or {})},
         mounts=mounts,
         # no setuid way back to root after the drop; then the profile's limits and options
         extra=["--security-opt", "no-new-privileges", *profile.run_args(docker_dir)],
@@ -199,6 +203,39 @@ def classify_container(
     return verdict, reason, sig
 
 
+_DISTRIBUTION = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def missing_required(suite: str, left_out: Sequence[str], target: str) -> Optional[str]:
+    """`<package> has no wheel for <target>` when the wheelhouse left out a requirement the
+    suite cannot run without (Suite.requires), else None. `left_out` as read_left_out gives."""
+    needed = {_normalized(name) for name in SUITES[suite].requires} if suite in SUITES else set()
+    for entry in left_out:
+        match = _DISTRIBUTION.match(entry)
+        if match and _normalized(match.group(1)) in needed:
+            return f"{match.group(1)} has no wheel for {target}"
+    return None
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def emulation_environment(factor: Optional[emulation_.Factor]) -> Dict[str, str]:
+    """What an emulated cell's tests are told: the architecture, the measured factor, and the
+    exit-stress size for emulation (emulation.EMULATED_EXIT_STRESS_RATE)."""
+    if factor is None:
+        return {}
+    exits = emulation_.exits_for(
+        emulation_.EMULATED_EXIT_STRESS_RATE, emulation_.EMULATED_EXIT_STRESS_CONFIDENCE
+    )
+    return {
+        "SKY_RS_MATRIX_EMULATED": factor.architecture,
+        "SKY_RS_MATRIX_EMULATION_FACTOR": f"{factor.factor:g}",
+        "SKY_RS_EXIT_STRESS_EXITS": str(exits),
+    }
+
+
 def find_requirements(suite_dir: Path) -> Optional[Path]:
     """tests/requirements.txt of the staged suite, or of a directory above it."""
     for base in (suite_dir, *suite_dir.parents):
@@ -245,10 +282,13 @@ def run_cell(
     pytest_args: List[str],
     run_id: Optional[str] = None,
     notes: Sequence[str] = (),
+    emulation: Optional[emulation_.Factor] = None,
 ) -> CellResult:
     """Run one cell in `image`; the result, never an exception for a bad environment.
 
     `notes` are written to the cell's log after its header (why it runs fewer workers).
+    `emulation`: the image runs through qemu this much slower (the caller scaled `timeout`
+    and pytest's limit by it); recorded with the result, and the tests are told.
 
     `run_id` labels the container (RUN_LABEL) so that `remove_cell_containers(run_id)` finds it.
 
@@ -265,6 +305,12 @@ def run_cell(
     log_path = cell_dir / LOG_FILE
     result = CellResult(cell=cell, verdict="error", interpreter=interp, log_path=str(log_path))
     result.extra["image"] = image.tag
+    spec = images.IMAGES.get(image.name)
+    architecture = image.architecture or (spec.machine if spec else host_architecture())
+    slower = emulation.factor if emulation is not None else 1.0  # scales the set-up's limits
+    result.extra["architecture"] = architecture
+    if emulation is not None:
+        result.extra["emulation"] = emulation.to_json()
 
     def finish(verdict: str, reason: Optional[str]) -> CellResult:
         result.verdict, result.reason = verdict, reason
@@ -314,8 +360,11 @@ def run_cell(
         wheelhouse = wheelhouses.ensure_wheelhouse(
             interp,
             requirements,
-            lambda house, argv: containers.run_with_wheelhouse(image.tag or "", house, argv),
+            lambda house, argv: containers.run_with_wheelhouse(
+                image.tag or "", house, argv, timeout=600 * slower
+            ),
             log=note,
+            architecture=architecture,
         )
     except wheelhouses.WheelhouseError as exc:
         return finish("error", f"wheelhouse: {exc}")
@@ -323,7 +372,11 @@ def run_cell(
     left_out = wheelhouses.read_left_out(wheelhouse)
     if left_out:
         result.extra["left_out_requirements"] = left_out
-        note("test requirements left out (no wheel for this interpreter): " + "; ".join(left_out))
+        note("test requirements left out (no wheel for this target): " + "; ".join(left_out))
+    target = interp.abi if architecture == "x86_64" else architecture
+    unmet = missing_required(cell.suite, left_out, target)
+    if unmet:
+        return finish("skipped", unmet)
 
     pip_wheel = wheelhouses.find_pip_wheel(wheelhouse)
     if pip_wheel is None:
@@ -336,7 +389,8 @@ def run_cell(
         site_dirs, reused, _seconds = container_envs.ensure_container_env(
             test_env, interp, containers.WHEELHOUSE_PATH, pip_wheel.name,
             lambda env, argv: containers.run_building_env(
-                image.tag or "", wheelhouse, env, container_envs.CONTAINER_ENV_PATH, argv
+                image.tag or "", wheelhouse, env, container_envs.CONTAINER_ENV_PATH, argv,
+                timeout=1800 * slower,
             ),
             log=note,
         )  # fmt: skip
@@ -354,6 +408,7 @@ def run_cell(
         name=name, cell=cell, interp=interp, image_tag=image.tag, profile=profile, user=user,
         docker_dir=docker_dir, wheel=wheel, wheelhouse=wheelhouse, suite_dir=run_dir,
         cell_dir=cell_dir, run_id=run_id, test_env=test_env,
+        extra_env=emulation_environment(emulation),
     )  # fmt: skip
     result.extra.update(container=name, user=user, docker_args=list(profile.docker_args))
     note("$ " + " ".join(argv) + "\n")

@@ -49,10 +49,11 @@ class RunContext:
     container_wheel_override: Optional[Path] = None
     scratch_root: Optional[Path] = None
     build_seconds: float = 0.0
-    container_wheel_error: Optional[str] = None
+    container_wheel_error: Optional[str] = None  # x86_64's (container_wheel_errors has all)
+    container_wheel_errors: Dict[str, str] = dataclasses.field(default_factory=dict)
     _host_wheel: Optional[Path] = None
-    _container_wheel: Optional[Path] = None
-    _container_wheel_tried: bool = False
+    # The container wheel per architecture, once tried (None: it could not be built).
+    _container_wheels: Dict[str, Optional[Path]] = dataclasses.field(default_factory=dict)
     # The signal that stopped the run (RunInterrupted), once it came: every cell process is
     # killed, and one registered afterwards is killed at once.
     interrupted: Optional[int] = None
@@ -90,25 +91,29 @@ class RunContext:
         assert self._host_wheel is not None, "ensure_host_wheel() runs before any host cell"
         return self._host_wheel
 
-    def container_wheel(self) -> Optional[Path]:
-        """The manylinux wheel for containers, built once; None if it cannot be built."""
+    def container_wheel(self, architecture: str = "x86_64") -> Optional[Path]:
+        """The manylinux wheel for `architecture`'s containers, built once; None if it cannot be
+        built (the reason in `container_wheel_errors`). `--container-wheel` is x86_64's."""
         with self._lock:
-            if self._container_wheel_tried:
-                return self._container_wheel
-            self._container_wheel_tried = True
-            if self.container_wheel_override is not None:
-                self._container_wheel = self.container_wheel_override.resolve()
-                return self._container_wheel
-            out_dir = host_wheel.cache_root(self.project_root) / "manylinux"
-            try:  # reuses a wheel verified for the same sources
-                self._container_wheel = manylinux_wheel.build_manylinux_wheel(
-                    self.project_root, out_dir, self.log
-                )
-            except Exception as exc:  # reported on every container cell
-                self.container_wheel_error = str(exc)
-                self.log(f"container wheel: cannot build it: {exc}")
-                self._container_wheel = None
-            return self._container_wheel
+            if architecture in self._container_wheels:
+                return self._container_wheels[architecture]
+            wheel: Optional[Path] = None
+            if self.container_wheel_override is not None and architecture == "x86_64":
+                wheel = self.container_wheel_override.resolve()
+            else:
+                suffix = "" if architecture == "x86_64" else f"-{architecture}"
+                out_dir = host_wheel.cache_root(self.project_root) / f"manylinux{suffix}"
+                try:  # reuses a wheel verified for the same sources
+                    wheel = manylinux_wheel.build_manylinux_wheel(
+                        self.project_root, out_dir, self.log, architecture
+                    )
+                except Exception as exc:  # reported on every container cell
+                    self.container_wheel_errors[architecture] = str(exc)
+                    if architecture == "x86_64":
+                        self.container_wheel_error = str(exc)
+                    self.log(f"container wheel ({architecture}): cannot build it: {exc}")
+            self._container_wheels[architecture] = wheel
+            return wheel
 
     def interpreter_wheel(
         self, interp: Interpreter, image_tag: str
@@ -149,18 +154,21 @@ class RunContext:
     def suite(self, name: str) -> Suite:
         return SUITES[name]
 
-    def cell_timeout(self, suite: str) -> float:
-        return self.cell_timeout_override or SUITES[suite].cell_timeout
+    def cell_timeout(self, suite: str, factor: float = 1.0) -> float:
+        """The wall-clock limit of a cell of `suite`; an emulated platform's suite limit is
+        scaled by its measured `factor` (an explicit --cell-timeout is taken as given)."""
+        return self.cell_timeout_override or round(SUITES[suite].cell_timeout * factor, 1)
 
-    def test_timeout(self, suite: str) -> float:
-        return self.test_timeout_override or SUITES[suite].test_timeout
+    def test_timeout(self, suite: str, factor: float = 1.0) -> float:
+        return self.test_timeout_override or round(SUITES[suite].test_timeout * factor, 1)
 
-    def suite_pytest_args(self, cell: Cell, workers: int) -> List[str]:
-        """pytest options every platform uses (paths are the platform's business)."""
+    def suite_pytest_args(self, cell: Cell, workers: int, factor: float = 1.0) -> List[str]:
+        """pytest options every platform uses (paths are the platform's business); `factor`
+        scales the per-test limit as `cell_timeout`'s."""
         return [
             "-p", "no:cacheprovider",
             "-n", str(workers),
-            f"--timeout={self.test_timeout(cell.suite):g}",
+            f"--timeout={self.test_timeout(cell.suite, factor):g}",
             "-rfEs",
             "--color=no",
             *self.pytest_args,

@@ -13,10 +13,10 @@ import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set
 
 from sky_matrix.build import venvs
-from sky_matrix.config import profiles
+from sky_matrix.config import architectures, profiles
 from sky_matrix.config.profiles import DEFAULT_PROFILE
 from sky_matrix.core.model import Cell, CellResult, Interpreter
-from sky_matrix.docker import images
+from sky_matrix.docker import emulation, images
 from sky_matrix.execute import container_cell
 from sky_matrix.execute.context import RunContext
 from sky_matrix.execute.host_cell import run_host_cell
@@ -36,6 +36,11 @@ class RunnablePlatform(Platform):
 
     def prepare(self, ctx: RunContext) -> Optional[str]:
         """Build what the cells need; the reason when that failed, else None."""
+        return None
+
+    def prepared_skip(self) -> Optional[str]:
+        """After `prepare`: why this platform's cells cannot run on this host (recorded as
+        skipped, not as errors: the host lacks something the runner could not provide)."""
         return None
 
     def prepare_ahead(self, ctx: RunContext, slots: Sequence[Slot], log: Log) -> int:
@@ -60,6 +65,7 @@ class HostPlatform(RunnablePlatform):
 
     def __init__(self, discovery: Discovery) -> None:
         self.discovery = discovery
+        self.architecture = architectures.host_architecture()
 
     def slots(self) -> Dict[str, Slot]:
         found = self.discovery.interpreters
@@ -116,11 +122,23 @@ class DockerPlatform(RunnablePlatform):
         self.name = f"docker:{image}"
         self.spec = images.IMAGES[image]
         self.optional_because = self.spec.optional_because
+        self.architecture = self.spec.machine
+        if self.spec.emulated:
+            # Hours for the whole platform: run when named (`--platform docker:<image>`).
+            self.opt_in_because = f"emulated platform ({self.architecture} through qemu)"
         self._docker_unusable = docker_unusable
         self.build: Any = None  # images.ImageBuild once prepared
         self._lock = threading.Lock()
         self._prepared = False
         self._failure: Optional[str] = None
+        self._skip: Optional[str] = None
+        # Emulated images: how much slower than native (emulation.Factor), measured in prepare;
+        # their cells' time limits are scaled by it.
+        self.emulation: Optional[emulation.Factor] = None
+
+    @property
+    def time_factor(self) -> float:
+        return self.emulation.factor if self.emulation is not None else 1.0
 
     def slots(self) -> Dict[str, Slot]:
         if self.build is not None and self.build.ok:
@@ -132,10 +150,19 @@ class DockerPlatform(RunnablePlatform):
         return {label: Slot(label, None, None) for label in self.spec.pythons}
 
     def profiles(self, suite: str) -> List[str]:
-        return profiles.profiles_for_suite(suite)
+        names = profiles.profiles_for_suite(suite)
+        if self.spec.profiles is None:
+            return names
+        chosen = dict(self.spec.profiles).get(suite, ())
+        return [name for name in names if name in chosen]
 
     def unusable(self) -> Optional[str]:
-        return self._docker_unusable
+        if self._docker_unusable:
+            return self._docker_unusable
+        return emulation.unusable(self.spec.machine) if self.spec.emulated else None
+
+    def prepared_skip(self) -> Optional[str]:
+        return self._skip
 
     def suite_skip(self, suite: str) -> Optional[str]:
         return dict(self.spec.skipped_suites).get(suite)
@@ -149,14 +176,44 @@ class DockerPlatform(RunnablePlatform):
         with self._lock:
             if not self._prepared:
                 self._prepared = True
-                self.build = images.ensure_image(self.image, log=ctx.log)
-                if not self.build.ok:
-                    self._failure = f"image {self.image} unavailable: {self.build.error}"
-                elif self.serves_abi3() and ctx.container_wheel() is None:
-                    self._failure = (
-                        f"no manylinux wheel for container_cell: {ctx.container_wheel_error}"
-                    )
+                self._prepare(ctx)
             return self._failure
+
+    def _prepare(self, ctx: RunContext) -> None:
+        if self.spec.emulated:
+            self._skip = emulation.ensure_emulation(self.spec.machine, log=ctx.log)
+            if self._skip:
+                return
+        self.build = images.ensure_image(self.image, log=ctx.log)
+        if not self.build.ok:
+            self._failure = f"image {self.image} unavailable: {self.build.error}"
+            return
+        machine = self.spec.machine
+        if self.serves_abi3() and ctx.container_wheel(machine) is None:
+            why = ctx.container_wheel_errors.get(machine)
+            self._failure = f"no manylinux {machine} wheel for container_cell: {why}"
+            return
+        if self.spec.emulated:
+            self._measure(ctx)
+
+    def _measure(self, ctx: RunContext) -> None:
+        """The emulation factor: the image's interpreter against the same version natively
+        (the native twin image when it is built, else the runner's own interpreter)."""
+        label = next(iter(sorted(self.build.pythons)), None)
+        if label is None:
+            return
+        interp = self.build.pythons[label]
+        native = None
+        if self.spec.native_twin:
+            twin_tag = images.current_image_tag(self.spec.native_twin)
+            if twin_tag:
+                native = (twin_tag, interp.path)
+        try:
+            self.emulation = emulation.measure_factor(
+                self.spec.machine, (self.build.tag, interp.path), native, log=ctx.log
+            )
+        except RuntimeError as exc:
+            self._failure = f"measuring the emulation factor failed: {exc}"
 
     def run_cell(self, cell: Cell, slot: Slot, ctx: RunContext, workers: int) -> CellResult:
         assert slot.interpreter is not None
@@ -167,7 +224,7 @@ class DockerPlatform(RunnablePlatform):
             if wheel is None:
                 return CellResult(cell=cell, verdict="error", reason=why_not, interpreter=interp)
         elif interp.implementation == "cpython" and not interp.free_threaded:
-            wheel = ctx.container_wheel()
+            wheel = ctx.container_wheel(self.spec.machine)
         else:  # PyPy: the abi3 wheel does not load there; one built against this interpreter
             wheel, why_not = ctx.interpreter_wheel(interp, self.build.tag)
             if wheel is None:
@@ -185,10 +242,11 @@ class DockerPlatform(RunnablePlatform):
                 wheel,
                 suite_dir,
                 cell_dir,
-                ctx.cell_timeout(cell.suite),
-                [*ctx.suite_pytest_args(cell, workers), *rel_dirs],
+                ctx.cell_timeout(cell.suite, self.time_factor),
+                [*ctx.suite_pytest_args(cell, workers, self.time_factor), *rel_dirs],
                 run_id=ctx.run_id,
                 notes=[memory_note] if memory_note else [],
+                emulation=self.emulation,
             )
 
     def stop_all(self, ctx: RunContext) -> None:

@@ -137,6 +137,10 @@ def execute(
     def record(planned: PlannedCell, result: CellResult) -> None:
         result.required = planned.required
         result.run_id = ctx.run_id
+        # the container cell's probe of its image, else the platform's own
+        result.architecture = (
+            result.extra.get("architecture") or planned.platform.architecture or None
+        )
         result.finished_at = time.time()
         if result.verdict != "pass" and result.log_tail is None and result.reason:
             result.log_tail = result.reason
@@ -190,6 +194,10 @@ def execute(
         platform = runnable(planned.platform)
         if platform.prepares_in_background:
             prepared[platform.name].wait()
+            skip = platform.prepared_skip()
+            if skip:
+                record(planned, _planned_result(planned, "skipped", skip))
+                return
             failure = failures.get(platform.name)
             if failure:
                 record(planned, _planned_result(planned, "error", failure))

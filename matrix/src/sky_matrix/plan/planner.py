@@ -29,6 +29,9 @@ class PlannedCell:
     skip: Optional[str] = None  # known before running: the cell is recorded, not run
     error: Optional[str] = None  # known before running: the cell is recorded as an error
     required: bool = True
+    # Skipped only because its platform is opt-in and was not named: left out of the GitHub
+    # matrix (a job that runs it names it).
+    opted_out: bool = False
 
 
 @dataclasses.dataclass
@@ -160,6 +163,15 @@ def select(plan: List[PlannedCell], selection: Selection) -> List[PlannedCell]:
             continue
         allowed_to_fail = any(matches(cell.id, pat) for pat in selection.allow_fail)
         planned.required = planned.platform.optional_because is None and not allowed_to_fail
+        opt_in = planned.platform.opt_in_because
+        if opt_in and not planned.skip and not planned.error:
+            named = cell.platform in platforms or (
+                selection.cell_ids is not None and cell.id in selection.cell_ids
+            )
+            if not named:  # a copy: the full plan stays as planned for another selection
+                planned = dataclasses.replace(
+                    planned, skip=f"{opt_in}, opt-in (--platform {cell.platform})", opted_out=True
+                )
         chosen.append(planned)
     if not chosen and selection.only:
         raise UsageError(f"no cell matches {' / '.join(selection.only)}: see the ids with --list")
@@ -188,6 +200,8 @@ def github_matrix(cells: Sequence[PlannedCell]) -> Dict[str, Any]:
     """`{"include": [...]}`, for `strategy.matrix: ${{ fromJSON(...) }}` in GitHub Actions."""
     include = []
     for planned in cells:
+        if planned.opted_out:
+            continue
         cell = planned.cell
         include.append(
             {

@@ -30,6 +30,11 @@ class Platform:
     # Why this platform's cells are not required yet (they run and report, and a failure is
     # shown as one, but does not fail the run), or None: required like every other.
     optional_because: Optional[str] = None
+    # `uname -m` of what the cells run on (an image may be another architecture than the host).
+    architecture: str = ""
+    # Why this platform's cells run only when asked for by name (`--platform NAME` or their
+    # cell ids), or None: the planner records them as skipped with this reason otherwise.
+    opt_in_because: Optional[str] = None
 
     def slots(self) -> Dict[str, Slot]:
         raise NotImplementedError

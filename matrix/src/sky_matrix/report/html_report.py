@@ -9,7 +9,7 @@ from typing import Any, Dict, List
 
 from sky_matrix.core.model import CellResult
 from sky_matrix.report.store import fallback_counts, summarize, write_text_atomic
-from sky_matrix.report.table import cell_text, grid, row_label
+from sky_matrix.report.table import cell_text, grid, row_architectures, row_label
 
 CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
@@ -46,6 +46,14 @@ def _cell_details(result: CellResult) -> str:
         ("verdict", result.verdict),
         ("reason", result.reason),
         ("required", "yes" if result.required else "no"),
+        ("architecture", result.architecture),
+        (
+            "emulation",
+            "{factor:g}x slower than native ({emulated_seconds:g} s against"
+            " {native_seconds:g} s; {method})".format(**result.extra["emulation"])
+            if isinstance(result.extra.get("emulation"), dict)
+            else None,
+        ),
         (
             "interpreter",
             f"{interp.path} ({interp.version}, {interp.abi}"
@@ -102,9 +110,10 @@ def render(results: List[CellResult], run: Dict[str, Any]) -> str:
     rows, suites, cells = grid(results)
     summary = summarize(results)
     head = "".join(f"<th>{escape(s)}</th>" for s in suites)
+    arches = row_architectures(rows, cells)
     body_rows = []
     for row in rows:
-        tds = [f"<th>{escape(row_label(row))}</th>"]
+        tds = [f"<th>{escape(row_label(row))}</th>", f"<td>{escape(arches[row])}</td>"]
         for suite in suites:
             result = cells.get((row, suite))
             if result is None:
@@ -125,7 +134,7 @@ def render(results: List[CellResult], run: Dict[str, Any]) -> str:
 <body>
 <h1>sky-rs matrix report</h1>
 <p class="summary">{"".join(f"<span>{escape(k)}: {v}</span>" for k, v in summary.items())}</p>
-<table><thead><tr><th>platform / python</th>{head}</tr></thead>
+<table><thead><tr><th>platform / python</th><th>arch</th>{head}</tr></thead>
 <tbody>{"".join(body_rows)}</tbody></table>
 <h2>Run</h2>{_dl(run_items)}
 <h2>Suite reports</h2>{_suite_reports(results)}

@@ -60,18 +60,21 @@ def render(
     runnable = sum(1 for p in cells if not p.skip and not p.error)
     plan = Table(title=f"cells: {len(cells)} selected, {runnable} to run", header_style="bold")
     plan.add_column("platform / python")
+    plan.add_column("arch")
     suite_names = [s for s in SUITES if any(p.cell.suite == s for p in cells)]
     for name in suite_names:
         plan.add_column(name)
     rows: Dict[tuple, Dict[str, PlannedCell]] = {}
+    arches: Dict[tuple, str] = {}
     for planned in cells:
         cell = planned.cell
         rows.setdefault((cell.platform, cell.python, cell.profile), {})[cell.suite] = planned
+        arches[(cell.platform, cell.python, cell.profile)] = planned.platform.architecture or "?"
     for (platform, python, profile), by_suite in rows.items():
         label = f"{platform} / {python} {abi_tag(python)}" + (
             "" if profile == DEFAULT_PROFILE else f" / {profile}"
         )
-        line = [escape(label)]
+        line = [escape(label), escape(arches[(platform, python, profile)])]
         for name in suite_names:
             planned = by_suite.get(name)
             line.append("[dim]-[/]" if planned is None else _status(planned))

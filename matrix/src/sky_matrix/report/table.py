@@ -44,6 +44,17 @@ def grid(
     return ordered_rows, ordered_suites, cells
 
 
+def row_architectures(
+    rows: Iterable[Row], cells: Dict[Tuple[Row, str], CellResult]
+) -> Dict[Row, str]:
+    """The architecture of each row's cells (`x86_64`, `aarch64`), `?` for records without."""
+    found: Dict[Row, str] = {}
+    for (row, _suite), result in cells.items():
+        if result.architecture:
+            found.setdefault(row, result.architecture)
+    return {row: found.get(row, "?") for row in rows}
+
+
 def cell_text(result: CellResult, width: int = 48) -> str:
     if result.verdict == "pass":
         passed = result.counts.get("passed")
@@ -67,10 +78,12 @@ def render(results: List[CellResult], console: Console, title: str = "sky-rs mat
     rows, suites, cells = grid(results)
     table = Table(title=title, show_lines=False, header_style="bold")
     table.add_column("platform / python", no_wrap=True)
+    table.add_column("arch", no_wrap=True)
     for suite in suites:
         table.add_column(suite, overflow="fold")
+    arches = row_architectures(rows, cells)
     for row in rows:
-        line = [escape(row_label(row))]
+        line = [escape(row_label(row)), escape(arches[row])]
         for suite in suites:
             result = cells.get((row, suite))
             if result is None:

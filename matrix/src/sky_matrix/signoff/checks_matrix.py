@@ -99,7 +99,10 @@ def load_records(ctx: Context) -> Tuple[Optional[Outcome], List[Record]]:
             return Outcome(FAIL, f"{shown} has no list of cells: not a matrix report"), []
         for cell in cells:
             runner = cell.get("runner") or {}
-            arch = _ARCH_NAMES.get(str(runner.get("arch", "")).lower(), "")
+            # The cell's own architecture first: an emulated image's cells are aarch64 on an
+            # x86_64 runner.
+            arch = _ARCH_NAMES.get(str(cell.get("architecture") or "").lower(), "")
+            arch = arch or _ARCH_NAMES.get(str(runner.get("arch", "")).lower(), "")
             records.append(
                 Record(
                     cell,

@@ -267,7 +267,9 @@ def _cells_of(
     if failed:
         return FAIL, f"cells failed: {checks_matrix._listing(failed)}"
     if passed:
-        return PASS, f"{len(passed)} cells passed"
+        emulated = sum(1 for r in passed if r.data.get("extra", {}).get("emulation"))
+        how = f" ({emulated} under emulation here)" if emulated else ""
+        return PASS, f"{len(passed)} cells passed{how}"
     if cells:
         return INSUFFICIENT, f"{len(cells)} cells, none passed"
     if system != ctx.host_system:
@@ -283,9 +285,10 @@ def wheels_platforms(ctx: Context) -> Outcome:
     """Every release platform: its wheel built and audited, and where its cells stand.
 
     A wheel that failed a check, or is absent, fails the item. Then per platform the matrix
-    evidence: passing cells pass; none on a platform this host could run (Linux aarch64 under
-    emulation, not done yet) is insufficient; none on macOS from a Linux host is "not
-    runnable on this host", never passed. The item is the worst of the four.
+    evidence: passing cells pass (Linux aarch64's run here in the emulated images, their
+    records carrying `architecture: aarch64`); none on a platform this host could run is
+    insufficient; none on macOS from a Linux host is "not runnable on this host", never
+    passed. The item is the worst of the four.
     """
     problem, artifacts = _load_wheels(ctx)
     if problem:
