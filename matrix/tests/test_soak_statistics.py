@@ -100,6 +100,38 @@ def test_plateau_passes(metric: str) -> None:
     assert "plateau" in result["reason"]
 
 
+# A loaded host's short run: 10 points after warm-up, the last half 5 of them, too few for
+# the tail's trend test to reach ALPHA even when every sample rises (p = 0.028).
+FEW_SAMPLES = {"samples": 11, "interval": 1.0, "warmup": 2.0}
+
+
+def test_a_tail_too_short_to_test_cannot_hide_a_leak() -> None:
+    """The soak's injected-leak test went green under load: RSS rose 1 MiB/s at every sample,
+    but its 5-point tail could not be significant, so it was called a plateau."""
+    assert not verdict.can_reach_significance(5) and verdict.can_reach_significance(6)
+    rng = random.Random(3)
+    series = make_series("rss", lambda t: 34 * MIB + MIB * t + rng.gauss(0, 8 * KIB), **FEW_SAMPLES)
+    result = judged(series, "rss")
+    assert result["tail_points"] == 5
+    assert result["tail_mk_p"] > verdict.ALPHA  # the test alone cannot see it ...
+    assert result["verdict"] == "fail", result  # ... the rise at every sample does
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda t: 34 * MIB + 2 * MIB * min(t, 6.0),  # filled by 6 s, then level
+        lambda t: 34 * MIB + (3 * MIB if t < 8.0 else 5 * MIB) + 2 * MIB * min(t, 5.0),  # a step
+    ],
+    ids=["plateau", "step"],
+)
+def test_a_short_tail_that_levels_or_steps_is_a_plateau(shape: Callable[[float], float]) -> None:
+    result = judged(make_series("rss", shape, **FEW_SAMPLES), "rss")
+    assert result["tail_points"] == 5
+    assert result["verdict"] == "pass", result
+    assert "plateau" in result["reason"]
+
+
 @pytest.mark.parametrize(
     ("metric", "per_hour", "noise"),
     [

@@ -11,7 +11,9 @@ A resource metric (memory, fds, threads) fails only when its growth is
    then stops (a plateau), a lazily opened file is one step; a leak keeps
    growing. (Theil–Sen, a median of pairwise slopes, ignores a single step
    unless it falls near the middle of the window, where just over half of all
-   pairs straddle it; the tail test settles that case.)
+   pairs straddle it; the tail test settles that case.) A tail of too few points
+   for the test to reach ``ALPHA`` at all (five or fewer: a short run on a
+   loaded host) counts as still growing when it rose at every sample.
 
 The allocator heap is judged *per call* (see ``HEAP_BYTES_PER_STREAM_CALL``):
 its rate threshold is a number of bytes per call of one stream times the
@@ -269,7 +271,18 @@ def _judge_trend(
     tail_growth = tail_trend.slope_per_s * (tail[-1][0] - tail[0][0])
     result.update(tail_slope_per_hour=tail_h, tail_mk_p=tail_trend.mk_p, tail_growth=tail_growth)
     tail_material = tail_h > limit_h and tail_growth > threshold.min_growth * TAIL_FRACTION
-    if not (tail_trend.increasing(ALPHA) and tail_material):
+    tail_values = [v for _, v in tail]
+    # A loaded host samples late, and a short run's tail can hold so few points that even a
+    # rise at every sample cannot reach ALPHA (5 points: p = 0.028). There the trend test
+    # cannot tell a plateau; a tail that rose at every sample, by a material amount, has not
+    # levelled off.
+    rose_every_sample = all(b > a for a, b in zip(tail_values, tail_values[1:]))
+    tail_untestable = not can_reach_significance(len(tail_values))
+    result["tail_points"] = len(tail_values)
+    still_growing = tail_material and (
+        tail_trend.increasing(ALPHA) or (tail_untestable and rose_every_sample)
+    )
+    if not still_growing:
         result["verdict"] = "pass"
         result["reason"] = "plateau: grew, then levelled off in the last half"
         return result
@@ -283,6 +296,12 @@ def _judge_trend(
             f" (bound {result['bound_per_1000_stream_calls']:g})"
         )
     return result
+
+
+def can_reach_significance(points: int) -> bool:
+    """Whether a Mann–Kendall test of this many points can give p < ALPHA at all (a rise at
+    every point is the strongest case it can see)."""
+    return points >= 3 and stats_module.mann_kendall(list(range(points)))[2] < ALPHA
 
 
 def _amount(metric: str, value: float) -> str:
