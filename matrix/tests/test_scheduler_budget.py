@@ -88,3 +88,18 @@ def test_a_cell_heavier_than_the_machine_still_runs_alone() -> None:
     assert budget.acquire(2.0, lambda: False) == 1
     budget.release(2.0)
     assert budget.acquire(3.0, lambda: False) == 1
+
+
+def test_a_cell_measured_alone_takes_only_the_share_it_can_use_beside_others() -> None:
+    """A cgroup cell measured 1.4 cores with both workers; beside a 0.9-core stability cell
+    it gets one worker, so it starts (it used to wait out the whole stability cell)."""
+    budget = CpuBudget(2.0)
+    never = lambda: False  # noqa: E731
+    assert budget.acquire(0.9, never) == 1
+    assert budget.acquire(1.4, never) == 2
+    assert budget.used == pytest.approx(0.9 + 1.0)
+    budget.release(budget.share(1.4, 2))
+    assert budget.used == pytest.approx(0.9) and budget.running == 1
+    # A third heavy cell beside two would have a 2/3-core share: it waits for room.
+    assert budget.acquire(1.4, never) == 2
+    assert budget.acquire(1.4, lambda: True) is None

@@ -54,18 +54,30 @@ class CpuBudget:
         self.running = 0
         self._cond = threading.Condition()
 
+    def share(self, cost: float, running: int) -> float:
+        """What a cell of measured `cost` takes when it is one of `running` cells: a cell
+        gets `cores // running` pytest workers (`execute`), so what it used alone with all
+        the cores is more than it can use beside others. Without this cap a cell measured
+        at 1.4 cores waited behind a 0.9-core stability cell for its whole run, and the
+        waiting cells filled every job slot (a quiet full run ran one cell at a time)."""
+        return min(cost, self.capacity / max(1, running))
+
     def acquire(self, cost: float, stopped: Callable[[], bool]) -> Optional[int]:
-        """Wait for room for `cost`; the number of cells running with this one, or None
-        (nothing taken) when `stopped()` says the run ended."""
+        """Wait for room for `cost` (as `share` caps it); the number of cells running with
+        this one, or None (nothing taken) when `stopped()` says the run ended. Release
+        `share(cost, <that number>)`."""
         with self._cond:
-            while self.running and self.used + cost > self.capacity + 1e-9:
+            while (
+                self.running
+                and self.used + self.share(cost, self.running + 1) > self.capacity + 1e-9
+            ):
                 if stopped():
                     return None
                 self._cond.wait(timeout=1.0)
             if stopped():
                 return None
-            self.used += cost
             self.running += 1
+            self.used += self.share(cost, self.running)
             return self.running
 
     def release(self, cost: float) -> None:
@@ -210,6 +222,7 @@ def execute(
         running = budget.acquire(cost, lambda: bool(abort) or ctx.interrupted is not None)
         if running is None:
             return  # stopped while waiting: not started, not recorded
+        taken = budget.share(cost, running)
         workers = max(1, cores // running)
         observer.cell_started(cell)
         try:
@@ -220,7 +233,7 @@ def execute(
             result = _planned_result(planned, "error", f"runner error: {exc!r}")
             result.log_tail = traceback.format_exc()
         finally:
-            budget.release(cost)
+            budget.release(taken)
         if ctx.interrupted is not None:
             result = interrupted_result(result, ctx.interrupted)
         record(planned, result)
