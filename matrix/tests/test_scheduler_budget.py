@@ -95,8 +95,14 @@ def test_a_cell_measured_alone_takes_only_the_share_it_can_use_beside_others() -
     it gets one worker, so it starts (it used to wait out the whole stability cell)."""
     budget = CpuBudget(2.0)
     never = lambda: False  # noqa: E731
+    looks: List[int] = []
+
+    def give_up_after_one_wait() -> bool:  # the old budget waited here: fail, don't hang
+        looks.append(1)
+        return len(looks) > 1
+
     assert budget.acquire(0.9, never) == 1
-    assert budget.acquire(1.4, never) == 2
+    assert budget.acquire(1.4, give_up_after_one_wait) == 2
     assert budget.used == pytest.approx(0.9 + 1.0)
     budget.release(budget.share(1.4, 2))
     assert budget.used == pytest.approx(0.9) and budget.running == 1

@@ -263,7 +263,8 @@ def _judge_trend(
         return result
     tail_start = times[0] + span * (1.0 - TAIL_FRACTION)
     tail = [(t, v) for t, v in points if t >= tail_start]
-    tail_trend = stats_module.analyse([t for t, _ in tail], [v for _, v in tail])
+    tail_values = [v for _, v in tail]
+    tail_trend = stats_module.analyse([t for t, _ in tail], tail_values)
     tail_h = tail_trend.slope_per_s * 3600.0
     # The tail's own floor is the window's, in proportion: two late steps of a
     # hundred bytes are significant in a flat tail and steep over ten seconds,
@@ -271,7 +272,6 @@ def _judge_trend(
     tail_growth = tail_trend.slope_per_s * (tail[-1][0] - tail[0][0])
     result.update(tail_slope_per_hour=tail_h, tail_mk_p=tail_trend.mk_p, tail_growth=tail_growth)
     tail_material = tail_h > limit_h and tail_growth > threshold.min_growth * TAIL_FRACTION
-    tail_values = [v for _, v in tail]
     # A loaded host samples late, and a short run's tail can hold so few points that even a
     # rise at every sample cannot reach ALPHA (5 points: p = 0.028). There the trend test
     # cannot tell a plateau; a tail that rose at every sample, by a material amount, has not
