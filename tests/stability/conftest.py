@@ -75,8 +75,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--exit-stress-exits",
         type=int,
         default=None,
-        help=f"processes per exit-stress scenario (default: ${EXIT_STRESS_ENV}, else enough "
-        "to see a 0.5 %% per-exit fault with 99 %% probability)",
+        help="trials per exit-stress scenario: exits, forks or signals (default: "
+        f"${EXIT_STRESS_ENV}, else enough to see a 0.5 %% per-trial fault with 99 %% probability)",
     )
 
 

@@ -14,7 +14,15 @@ Three scenarios, each a child script:
   child calls all twelve functions and exits 0 (a lock held across fork()
   hangs it).
 - ``sigint``: SIGINT arrives while the main thread is inside a long native
-  call; ``KeyboardInterrupt`` must reach Python.
+  call; ``KeyboardInterrupt`` must reach Python. Each child takes
+  ``SIGNALS_PER_CHILD`` signals in turn, each a trial of its own (a signal
+  that is lost hangs the child, one that crashes it ends it): N trials take
+  N / SIGNALS_PER_CHILD children, and the same power to see a fault.
+
+Most of a child's CPU time is the interpreter starting and importing sky_rs
+(~50 ms here); the scenarios keep the rest short (1 MiB inputs, exits within
+a few of the threads' loops) so the matrix spends its time on exits, not on
+hashing.
 
 Run as a script for a measurement outside pytest::
 
@@ -135,8 +143,11 @@ if pid == 0:
         code = 0
     finally:
         os._exit(code)
-_, status = os.waitpid(pid, 0)
+# The fork has landed; the threads' further calls would only burn CPU while
+# the child runs. They end inside a call or between calls: the exit below
+# still meets them in flight.
 stop.set()
+_, status = os.waitpid(pid, 0)
 sys.exit(0 if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else 3)
 """
 
@@ -150,13 +161,15 @@ big = sys.argv[2]
 if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
     print("SIGINT is not Python's default handler here", flush=True)
     sys.exit(4)
-try:
-    # Started inside the try: a loaded host may deliver the signal at once.
-    threading.Timer({delay}, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-    while True:
-        native.hash_file(big, "sha512")
-except KeyboardInterrupt:
-    sys.exit(0)
+for delay in {delays}:
+    try:
+        # Started inside the try: a loaded host may deliver the signal at once.
+        threading.Timer(delay, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        while True:
+            native.hash_file(big, "sha512")
+    except KeyboardInterrupt:
+        pass
+sys.exit(0)
 """
 
 # The control: the same child with no sky_rs at all. Every call becomes pure
@@ -192,6 +205,8 @@ native = _Control()
 """
 
 SCENARIOS = ("exit", "fork", "sigint")
+# Signals one ``sigint`` child takes, one after another (see the module docstring).
+SIGNALS_PER_CHILD = 5
 # A child lives well under a second; on a host loaded far beyond its cores it
 # can take tens of seconds. Past this it is hung (a deadlock at exit or fork).
 CHILD_TIMEOUT_S = 300.0
@@ -216,19 +231,22 @@ def child_script(
 def _scenario_script(scenario: str, workload: str, index: int) -> str:
     if scenario == "exit":
         body = textwrap.indent(textwrap.dedent(WORKLOADS[workload]).strip(), " " * 8)
-        # Exits at spread-out moments of the threads' loops.
-        linger = 0.005 + (index % 7) * 0.004
+        # Exits at spread-out moments of the threads' loops (a loop is ~2-3 ms
+        # here: 1 MiB hashed, four threads on two cores).
+        linger = 0.002 + (index % 7) * 0.001
         return EXIT_SCRIPT.format(threads=4, body=body, linger=linger)
     if scenario == "fork":
         return FORK_SCRIPT
     if scenario == "sigint":
-        return SIGINT_SCRIPT.format(delay=0.01 + (index % 5) * 0.01)
+        # 2-10 ms: one to five of the 1 MiB sha512 calls (~2 ms each) before it.
+        delays = [0.002 + ((index + k) % 5) * 0.002 for k in range(SIGNALS_PER_CHILD)]
+        return SIGINT_SCRIPT.format(delays=delays)
     raise ValueError(f"unknown scenario {scenario!r}; choose from {SCENARIOS}")
 
 
 @dataclass
 class Inputs:
-    """The files the children read: small, 4 MiB, and a 10 GiB sparse one."""
+    """The files the children read: small, 1 MiB, and a 10 GiB sparse one."""
 
     directory: Path
     small: Path = field(init=False)
@@ -239,7 +257,7 @@ class Inputs:
         self.small = self.directory / "small.bin"
         self.small.write_bytes(b"line of text\n" * 64)
         self.big = self.directory / "big.bin"
-        self.big.write_bytes(os.urandom(1 << 20) * 4)
+        self.big.write_bytes(os.urandom(1 << 20))
         self.sparse = self.directory / "sparse.log"
         with self.sparse.open("wb") as handle:
             handle.truncate(10 << 30)
@@ -260,6 +278,11 @@ class StressResult:
     seconds: float
     returncodes: Dict[str, int]
     first_failure: Optional[str]
+    # Trials the children made in all (``exits`` times `trials_per_child`).
+    trials: int = 0
+
+    def __post_init__(self) -> None:
+        self.trials = self.trials or self.exits
 
     @property
     def rate(self) -> float:
@@ -270,10 +293,16 @@ class StressResult:
 
     def summary(self) -> str:
         what = self.scenario if self.workload is None else f"{self.scenario}/{self.workload}"
+        trials = f" ({self.trials} signals)" if self.trials != self.exits else ""
         return (
-            f"{what}: {self.abnormal} abnormal of {self.exits} "
+            f"{what}: {self.abnormal} abnormal of {self.exits}{trials} "
             f"({100 * self.rate:.2f} %) in {self.seconds:.0f} s, return codes {self.returncodes}"
         )
+
+
+def trials_per_child(scenario: str) -> int:
+    """Trials one child of `scenario` makes: an exit or a fork is once per process."""
+    return SIGNALS_PER_CHILD if scenario == "sigint" else 1
 
 
 def excess_p_value(abnormal: int, exits: int, control_abnormal: int, control_exits: int) -> float:
@@ -318,7 +347,7 @@ def _reset_signals() -> None:
 
 def run(
     scenario: str,
-    exits: int,
+    trials: int,
     *,
     workload: str = "hash",
     python: str = sys.executable,
@@ -329,12 +358,15 @@ def run(
     stop_after: int = STOP_AFTER,
     control: bool = False,
 ) -> StressResult:
-    """Run `exits` children of `scenario`, `parallel` at a time; count abnormal ends.
+    """Run children of `scenario` making `trials` trials in all (one per child
+    but for ``sigint``: `trials_per_child`), `parallel` at a time; count abnormal ends.
 
     After `stop_after` abnormal ends the rest are not started (the verdict is
     known, and each hang costs `timeout_s`); `exits` then says how many ran.
     """
     parallel = parallel or os.cpu_count() or 1
+    per_child = trials_per_child(scenario)
+    exits = math.ceil(trials / per_child)
     with tempfile.TemporaryDirectory(prefix="sky-rs-exit-stress-") as scratch:
         inputs = inputs or Inputs(Path(scratch))
         argv_tail = inputs.argv()
@@ -402,6 +434,7 @@ def run(
             seconds=round(time.monotonic() - started, 1),
             returncodes=dict(sorted(codes.items())),
             first_failure=first_failure[0] if first_failure else None,
+            trials=exits * per_child,
         )
 
 
@@ -409,7 +442,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", choices=SCENARIOS, default="exit")
     parser.add_argument("--workload", choices=sorted(WORKLOADS), default="hash")
-    parser.add_argument("--exits", type=int, default=exits_for())
+    parser.add_argument(
+        "--exits", type=int, default=exits_for(), help="trials (sigint: signals) in all"
+    )
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--parallel", type=int, default=None)
     parser.add_argument("--json", type=Path, help="also write the result here")

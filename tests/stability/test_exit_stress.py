@@ -78,3 +78,18 @@ def test_the_control_child_loads_no_sky_rs() -> None:
 def test_default_sees_a_half_percent_fault() -> None:
     n = exit_stress.exits_for(0.005, 0.99)
     assert (1 - 0.005) ** n <= 0.01 < (1 - 0.005) ** (n - 1)
+
+
+def test_a_sigint_child_takes_several_signals_and_the_power_stays() -> None:
+    per_child = exit_stress.trials_per_child("sigint")
+    assert per_child > 1
+    assert exit_stress.trials_per_child("exit") == exit_stress.trials_per_child("fork") == 1
+    script = exit_stress.child_script("sigint", "mixed", 3)
+    assert script.count("for delay in [") == 1
+    assert script.split("for delay in ")[1].split("]")[0].count(",") == per_child - 1
+    # A fault hitting p of signals is missed only if it misses all N trials,
+    # however the trials are spread over children.
+    n, p = exit_stress.exits_for(0.005, 0.99), 0.005
+    children = -(-n // per_child)
+    miss_per_child = (1 - p) ** per_child
+    assert miss_per_child**children <= 0.01

@@ -38,6 +38,7 @@ const FEATURES: &[(&str, bool)] = &[
     ("fault-injection", cfg!(feature = "fault-injection")),
     ("bench-floor", cfg!(feature = "bench-floor")),
     ("counts-canary", cfg!(feature = "counts-canary")),
+    ("exit-canary", cfg!(feature = "exit-canary")),
 ];
 
 /// `_noop()` (feature `bench-floor`): the bare cost of calling a PyO3

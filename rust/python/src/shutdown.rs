@@ -95,9 +95,7 @@ where
         LEAVING.fetch_add(1, Ordering::SeqCst);
         if CLOSED.load(Ordering::SeqCst) && !CLOSER.with(Cell::get) {
             LEAVING.fetch_sub(1, Ordering::SeqCst);
-            loop {
-                std::thread::park();
-            }
+            park_forever();
         }
         value
     });
@@ -121,6 +119,17 @@ fn park_if_closed() {
     // SAFETY: this thread is attached (every caller holds the GIL) and never
     // touches the interpreter again.
     unsafe { pyo3::ffi::PyEval_SaveThread() };
+    park_forever();
+}
+
+/// Where a thread that met the exit stops. In the exit canary (a test-only
+/// build) it aborts the process instead, as Debian's 3.9 and 3.11 did when such
+/// a thread attached: each exit that a native call meets is then an abnormal
+/// end, which the exit stress must see.
+fn park_forever() -> ! {
+    if cfg!(feature = "exit-canary") {
+        std::process::abort();
+    }
     loop {
         std::thread::park();
     }
