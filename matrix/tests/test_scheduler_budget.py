@@ -13,6 +13,8 @@ from sky_matrix.execute.scheduler import (
     UNKNOWN_CELL_COST,
     CpuBudget,
     cpu_costs,
+    expected_work,
+    start_order,
 )
 from sky_matrix.plan.planner import PlannedCell
 from sky_matrix.plan.platform import Slot
@@ -109,3 +111,64 @@ def test_a_cell_measured_alone_takes_only_the_share_it_can_use_beside_others() -
     # A third heavy cell beside two would have a 2/3-core share: it waits for room.
     assert budget.acquire(1.4, never) == 2
     assert budget.acquire(1.4, lambda: True) is None
+
+
+# --------------------------------------------------------------------------- start order
+
+
+def _work_record(cell: Cell, cpu_seconds: Any, verdict: str = "pass") -> Dict[str, Any]:
+    return {
+        "id": cell.id,
+        "verdict": verdict,
+        "cell": {"suite": cell.suite},
+        "extra": {"cpu": {"cpu_seconds": cpu_seconds, "cores": 1.0}},
+    }
+
+
+def test_work_comes_from_each_cells_cpu_seconds_then_its_suite_else_unknown() -> None:
+    stability, stability_312 = _planned("stability"), _planned("stability", "3.12")
+    parity, leaks = _planned("parity"), _planned("leaks")
+    history = {
+        "cells": [
+            _work_record(stability.cell, 180.0),
+            _work_record(_planned("stability", "3.9").cell, 120.0),
+            _work_record(parity.cell, 20.0),
+            _work_record(leaks.cell, 900.0, verdict="interrupted"),  # cut off: says nothing
+        ]
+    }
+    work = expected_work(history, [stability, stability_312, parity, leaks])
+    assert work == {
+        stability.cell.id: 180.0,
+        stability_312.cell.id: pytest.approx(150.0),  # the suite's mean
+        parity.cell.id: 20.0,
+    }
+    assert expected_work(None, [parity]) == {}
+
+
+def test_cells_start_longest_first_ready_platforms_before_preparing_ones() -> None:
+    short, long_, unknown = _planned("parity"), _planned("stability"), _planned("cgroup")
+    tie_a, tie_b = _planned("parity", "3.12"), _planned("parity", "3.13")
+    image_short, image_long = _planned("eperm"), _planned("leaks")
+    background = {image_short.cell.id, image_long.cell.id}
+    work = {
+        short.cell.id: 10.0,
+        long_.cell.id: 300.0,
+        tie_a.cell.id: 50.0,
+        tie_b.cell.id: 50.0,
+        image_short.cell.id: 5.0,
+        image_long.cell.id: 900.0,
+    }
+    order = start_order(
+        [short, image_short, tie_a, long_, unknown, tie_b, image_long],
+        work,
+        lambda planned: planned.cell.id in background,
+    )
+    assert [p.cell.id for p in order] == [
+        unknown.cell.id,  # never measured: it may be the longest
+        long_.cell.id,
+        tie_a.cell.id,  # equal work keeps the plan's order
+        tie_b.cell.id,
+        short.cell.id,
+        image_long.cell.id,  # its image builds while the host cells run
+        image_short.cell.id,
+    ]

@@ -27,7 +27,7 @@ from sky_matrix.core.model import CellResult, RunPaths
 from sky_matrix.execute import staging
 from sky_matrix.execute.context import RunContext
 from sky_matrix.execute.platforms import RunnablePlatform, host_and_docker_platforms, runnable
-from sky_matrix.execute.scheduler import cpu_costs, execute
+from sky_matrix.execute.scheduler import cpu_costs, execute, expected_work
 from sky_matrix.plan.discovery import Discovery, discover
 from sky_matrix.plan.planner import (
     PlannedCell,
@@ -404,6 +404,7 @@ def _run_cells(
                 observer=live,
                 write_result=lambda result: store.write_result(paths, result),
                 costs=costs,
+                work=expected_work(history, planned.cells),
             )
     except KeyboardInterrupt as exc:
         return _interrupted(exc, args, planned, ctx, started, jobs, cores, err)

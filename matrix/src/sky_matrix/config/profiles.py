@@ -48,8 +48,14 @@ NOT_DENIABLE_SYSCALLS = ("newfstatat",)
 # -n 4 the PyPy cell reached the 512 MiB limit (its page cache evicted: 129 s instead of 14 s,
 # once with a failed test), and an earlier run was OOM-killed: the number of PyPy processes,
 # not our code, is what does not fit, so a memory-limited profile runs only the workers its
-# limit holds (PyPy under 512 MiB: one).
+# limit holds with one process's worth to spare (page cache, a test's own child). Three PyPy
+# processes in 512 MiB (driver, pytest, one worker) were OOM-killed once (2026-12-04, pytest
+# SIGKILLed after 24 s): PyPy there runs its tests in pytest's own process (`-n 0`).
 PROCESS_MIB = {"pypy": 150, "cpython": 60}
+# Processes a cell has beside its xdist workers (the cell driver, pytest's controller), and
+# the room kept free.
+FIXED_PROCESSES = 2
+SPARE_PROCESSES = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,19 +84,21 @@ class Profile:
 
     def workers_within_memory(self, implementation: str, workers: int) -> Tuple[int, str]:
         """At most `workers` xdist workers, as many as the memory limit holds beside the cell
-        driver and pytest's controller (PROCESS_MIB each); at least one. Also what was decided,
-        for the cell's log ("" when the limit takes none away)."""
+        driver and pytest's controller (PROCESS_MIB each) with one process's worth to spare;
+        0 (`-n 0`: the tests run in pytest's own process) when not even one does. Also what was
+        decided, for the cell's log ("" when the limit takes none away)."""
         limit = self.memory_limit_mib()
         per_process = PROCESS_MIB.get(implementation, max(PROCESS_MIB.values()))
         if limit is None:
             return workers, ""
-        fits = max(1, limit // per_process - 2)
+        holds = limit // per_process
+        fits = max(0, holds - FIXED_PROCESSES - SPARE_PROCESSES)
         if fits >= workers:
             return workers, ""
+        who = f"{fits} worker{'s' if fits != 1 else ''}" if fits else "no worker: tests in pytest"
         return fits, (
-            f"workers: {fits}, not {workers}: {limit} MiB holds {limit // per_process} "
-            f"{implementation} processes of about {per_process} MiB (the cell driver, pytest, "
-            f"{fits} worker{'s' if fits > 1 else ''})"
+            f"workers: {fits}, not {workers}: {limit} MiB holds {holds} {implementation}"
+            f" processes of about {per_process} MiB (the cell driver, pytest, {who}, one spare)"
         )
 
     def user_for(self, suite: str) -> str:

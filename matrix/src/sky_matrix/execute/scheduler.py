@@ -4,7 +4,9 @@
 measured CPU use (`CpuBudget`): a cell starts while the cores that the cells already running
 kept busy in the last run, plus its own, fit in the machine's cores. So cells that mostly wait
 (a soak's sleeps, subprocess exits, emulated containers' I/O) run beside CPU-heavy ones instead
-of taking a core each; a cell never run before counts as one core. A cell that
+of taking a core each; a cell never run before counts as one core. Cells start longest first
+(`start_order`, by the CPU time they took in the last run) so that the run does not end with
+one long cell on one core while the others idle. A cell that
 crashes, hangs or raises inside the runner is recorded as failed and the others go on;
 each result is handed to `write_result` (the report store) the moment its cell ends.
 
@@ -16,6 +18,7 @@ group is killed and its containers removed, and the cells that were running are 
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
@@ -112,6 +115,46 @@ def cpu_costs(
     return costs
 
 
+def expected_work(
+    history: Optional[Mapping[str, Any]], cells: Sequence[PlannedCell]
+) -> Dict[str, float]:
+    """Each cell's CPU-seconds in the last report: its own, else its suite's mean. A cell with
+    neither is left out (`start_order` starts it early: it may be long)."""
+    measured: Dict[str, float] = {}
+    by_suite: Dict[str, List[float]] = {}
+    for record in (history or {}).get("cells") or []:
+        if not isinstance(record, Mapping) or record.get("verdict") == "interrupted":
+            continue
+        cpu = (record.get("extra") or {}).get("cpu") or {}
+        seconds = cpu.get("cpu_seconds") if isinstance(cpu, Mapping) else None
+        if not isinstance(seconds, (int, float)) or not isinstance(record.get("id"), str):
+            continue
+        measured[record["id"]] = float(seconds)
+        suite = str((record.get("cell") or {}).get("suite"))
+        by_suite.setdefault(suite, []).append(float(seconds))
+    work: Dict[str, float] = {}
+    for planned in cells:
+        suite = by_suite.get(planned.cell.suite)
+        if planned.cell.id in measured:
+            work[planned.cell.id] = measured[planned.cell.id]
+        elif suite:
+            work[planned.cell.id] = sum(suite) / len(suite)
+    return work
+
+
+def start_order(
+    cells: Sequence[PlannedCell],
+    work: Mapping[str, float],
+    in_background: Callable[[PlannedCell], bool],
+) -> List[PlannedCell]:
+    """The order cells start in: those whose platform is ready before those whose platform
+    prepares in the background (images: host cells start at once while they build); within
+    each, the most work first, so the last cells to start are the shortest (longest processing
+    time first, as a makespan schedule does). Unknown work counts as the most; ties keep the
+    plan's order."""
+    return sorted(cells, key=lambda p: (in_background(p), -work.get(p.cell.id, math.inf)))
+
+
 def interrupted_result(result: CellResult, signum: int) -> CellResult:
     """A cell cut off by the run's stop: no verdict on it (what the kill made of it is kept)."""
     if result.verdict != "interrupted":
@@ -133,11 +176,13 @@ def execute(
     observer: Observer,
     write_result: Callable[[CellResult], object],
     costs: Optional[Mapping[str, float]] = None,
+    work: Optional[Mapping[str, float]] = None,
 ) -> List[CellResult]:
     """Run `cells`; every result went through `write_result` when this returns (or raises).
 
     At most `jobs` cells run at once, and only as many as `costs` (cell id -> cores, see
-    `cpu_costs`; one core each when not given) fit in `cores`.
+    `cpu_costs`; one core each when not given) fit in `cores`, in `start_order` by `work`
+    (cell id -> CPU-seconds, see `expected_work`; the plan's order when not given).
 
     `write_result` may raise `UsageError` (the report folder is not writable): the run stops.
     """
@@ -175,6 +220,10 @@ def execute(
             record(planned, _planned_result(planned, "skipped", planned.skip))
         else:
             to_run.append(planned)
+    if work is not None:
+        to_run = start_order(
+            to_run, work, lambda planned: runnable(planned.platform).prepares_in_background
+        )
 
     # Container platforms prepare (build images) in the background while host cells run.
     prepared: Dict[str, threading.Event] = {}
