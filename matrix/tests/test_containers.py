@@ -123,6 +123,7 @@ def test_docker_run_args_isolate_and_inform_the_cell(tmp_path: Path) -> None:
     assert _values(args, "--network") == ["none"]
     assert _values(args, "--user") == ["0:0"]
     assert "no-new-privileges" in _values(args, "--security-opt")
+    assert _values(args, "--tmpfs") == ["/tmp:rw,exec,nosuid,nodev,mode=1777"]
     env = dict(v.split("=", 1) for v in _values(args, "--env"))
     assert env["SKY_RS_MATRIX_PROFILE"] == "default"
     assert env["SKY_RS_MATRIX_PLATFORM"] == "docker:sid"
