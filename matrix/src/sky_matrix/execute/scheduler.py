@@ -90,29 +90,44 @@ class CpuBudget:
             self._cond.notify_all()
 
 
-def cpu_costs(
-    history: Optional[Mapping[str, Any]], cells: Sequence[PlannedCell], cores: int
+def _last_measured(
+    history: Optional[Mapping[str, Any]], cells: Sequence[PlannedCell], field: str
 ) -> Dict[str, float]:
-    """Each cell's expected cores from the last report: its own measured use, else its suite's
-    mean, else one core; bounded to [MIN_CELL_COST, cores]."""
+    """`extra.cpu.<field>` of each cell in the last report: its own, else its suite's mean; a
+    cell with neither (or only an interrupted record) is left out."""
     measured: Dict[str, float] = {}
     by_suite: Dict[str, List[float]] = {}
     for record in (history or {}).get("cells") or []:
         if not isinstance(record, Mapping) or record.get("verdict") == "interrupted":
             continue
         cpu = (record.get("extra") or {}).get("cpu") or {}
-        used = cpu.get("cores") if isinstance(cpu, Mapping) else None
-        if not isinstance(used, (int, float)) or not isinstance(record.get("id"), str):
+        value = cpu.get(field) if isinstance(cpu, Mapping) else None
+        if not isinstance(value, (int, float)) or not isinstance(record.get("id"), str):
             continue
-        measured[record["id"]] = float(used)
-        by_suite.setdefault(str((record.get("cell") or {}).get("suite")), []).append(float(used))
-    costs: Dict[str, float] = {}
+        measured[record["id"]] = float(value)
+        by_suite.setdefault(str((record.get("cell") or {}).get("suite")), []).append(float(value))
+    found: Dict[str, float] = {}
     for planned in cells:
-        cell = planned.cell
-        suite = by_suite.get(cell.suite)
-        cost = measured.get(cell.id, sum(suite) / len(suite) if suite else UNKNOWN_CELL_COST)
-        costs[cell.id] = min(float(cores), max(MIN_CELL_COST, cost))
-    return costs
+        suite = by_suite.get(planned.cell.suite)
+        if planned.cell.id in measured:
+            found[planned.cell.id] = measured[planned.cell.id]
+        elif suite:
+            found[planned.cell.id] = sum(suite) / len(suite)
+    return found
+
+
+def cpu_costs(
+    history: Optional[Mapping[str, Any]], cells: Sequence[PlannedCell], cores: int
+) -> Dict[str, float]:
+    """Each cell's expected cores from the last report: its own measured use, else its suite's
+    mean, else one core; bounded to [MIN_CELL_COST, cores]."""
+    measured = _last_measured(history, cells, "cores")
+    return {
+        planned.cell.id: min(
+            float(cores), max(MIN_CELL_COST, measured.get(planned.cell.id, UNKNOWN_CELL_COST))
+        )
+        for planned in cells
+    }
 
 
 def expected_work(
@@ -120,26 +135,7 @@ def expected_work(
 ) -> Dict[str, float]:
     """Each cell's CPU-seconds in the last report: its own, else its suite's mean. A cell with
     neither is left out (`start_order` starts it early: it may be long)."""
-    measured: Dict[str, float] = {}
-    by_suite: Dict[str, List[float]] = {}
-    for record in (history or {}).get("cells") or []:
-        if not isinstance(record, Mapping) or record.get("verdict") == "interrupted":
-            continue
-        cpu = (record.get("extra") or {}).get("cpu") or {}
-        seconds = cpu.get("cpu_seconds") if isinstance(cpu, Mapping) else None
-        if not isinstance(seconds, (int, float)) or not isinstance(record.get("id"), str):
-            continue
-        measured[record["id"]] = float(seconds)
-        suite = str((record.get("cell") or {}).get("suite"))
-        by_suite.setdefault(suite, []).append(float(seconds))
-    work: Dict[str, float] = {}
-    for planned in cells:
-        suite = by_suite.get(planned.cell.suite)
-        if planned.cell.id in measured:
-            work[planned.cell.id] = measured[planned.cell.id]
-        elif suite:
-            work[planned.cell.id] = sum(suite) / len(suite)
-    return work
+    return _last_measured(history, cells, "cpu_seconds")
 
 
 def start_order(
