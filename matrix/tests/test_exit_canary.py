@@ -1,7 +1,9 @@
 """The exit stress sees the fault it hunts: a wheel built with `exit-canary`, in which a thread
 that meets the exit inside a native call aborts the process instead of parking
-(rust/python/src/shutdown.rs), ends every exit of the `exit` scenario abnormally; the release
-wheel, on the same interpreter and scenario, ends none."""
+(rust/python/src/shutdown.rs), ends the `exit` scenario's exits abnormally (200 of 200 on a quiet
+host, 12 of 13 beside CI's own tests: a thread the load left between two calls meets no native
+call), enough to stop the run; the release wheel, on the same interpreter and scenario, ends
+none."""
 
 from __future__ import annotations
 
@@ -22,8 +24,10 @@ from sky_matrix.plan.discovery import discover
 PROJECT_ROOT = project_root()
 EXIT_STRESS = PROJECT_ROOT / "tests" / "stability" / "exit_stress.py"
 FEATURE = "exit-canary"
-EXITS = 20
+EXITS = 40
 SIGABRT = "-6"
+# The runner stops after this many abnormal ends (exit_stress.STOP_AFTER).
+STOP_AFTER = 10
 
 
 def _stress(runner: Path, child: Path, out: Path) -> Dict[str, Any]:
@@ -65,10 +69,9 @@ def test_the_exit_stress_sees_a_thread_that_meets_the_exit(tmp_path: Path) -> No
     assert FEATURE in info.stdout
 
     canary = _stress(python, python, tmp_path / "canary.json")
-    # The run stops after exit_stress.STOP_AFTER abnormal ends: every exit that ran was one.
-    assert canary["exits"] >= 10
-    assert canary["abnormal"] == canary["exits"], canary
-    assert set(canary["returncodes"]) == {SIGABRT}, canary
+    # Red, and by the fault: the run stopped at its limit of abnormal ends, every one an abort.
+    assert canary["abnormal"] >= STOP_AFTER, canary
+    assert canary["returncodes"].get(SIGABRT) == canary["abnormal"], canary
 
     release = _stress(Path(sys.executable), Path(sys.executable), tmp_path / "release.json")
     assert release["exits"] == EXITS
