@@ -12,6 +12,10 @@ import zipfile
 from pathlib import Path
 from typing import Dict, List
 
+from sky_matrix.build import venvs
+from sky_matrix.core.model import Interpreter
+from sky_matrix.leaks import canary_wheel
+
 FAKE_SKY_RS = """\
 def stats():
     return {
@@ -99,3 +103,14 @@ def project_root() -> Path:
     """The checkout under test: the staging runner names it, else this file's own tree."""
     named = os.environ.get("SKY_RS_PROJECT_ROOT")
     return Path(named) if named else Path(__file__).resolve().parents[2]
+
+
+def feature_wheel_python(interp: Interpreter, feature: str, dest: Path) -> Path:
+    """The python of a fresh venv at `dest` (on the cached base environment of the test
+    requirements) holding the wheel built with the test-only Cargo `feature`."""
+    root = project_root()
+    wheel = canary_wheel.build_canary_wheel(root, log=print, feature=feature)
+    base = venvs.ensure_base_env(
+        interp, root / "tests/requirements.txt", root / ".build-cache" / "envs"
+    )
+    return venvs.make_cell_env(interp, base, dest, wheel)

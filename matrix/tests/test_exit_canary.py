@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
-from matrix_helpers import project_root
+from matrix_helpers import feature_wheel_python, project_root
 
-from sky_matrix.build import venvs
-from sky_matrix.leaks import canary_wheel
 from sky_matrix.plan.discovery import discover
 
 PROJECT_ROOT = project_root()
@@ -57,11 +55,7 @@ def test_the_exit_stress_sees_a_thread_that_meets_the_exit(tmp_path: Path) -> No
     )  # fmt: skip
     assert gated, "no release build of CPython 3.8-3.13 found"
     interp = gated[-1]
-    wheel = canary_wheel.build_canary_wheel(PROJECT_ROOT, log=print, feature=FEATURE)
-    base = venvs.ensure_base_env(
-        interp, PROJECT_ROOT / "tests/requirements.txt", PROJECT_ROOT / ".build-cache" / "envs"
-    )
-    python = venvs.make_cell_env(interp, base, tmp_path / "venv", wheel)
+    python = feature_wheel_python(interp, FEATURE, tmp_path / "venv")
     info = subprocess.run(
         [str(python), "-c", "import sky_rs; print(sky_rs._native._build_info()['features'])"],
         capture_output=True, text=True, timeout=120, check=True,

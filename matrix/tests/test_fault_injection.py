@@ -10,10 +10,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from matrix_helpers import project_root
+from matrix_helpers import feature_wheel_python, project_root
 
-from sky_matrix.build import venvs
-from sky_matrix.leaks import canary_wheel
 from sky_matrix.leaks.__main__ import select_interpreters
 from sky_matrix.plan.discovery import discover
 
@@ -30,11 +28,7 @@ def test_every_fault_falls_back_with_its_reason_and_counts(tmp_path: Path) -> No
     ]
     assert release_builds, "no release build of CPython >= 3.8 found"
     interp = release_builds[-1]
-    wheel = canary_wheel.build_canary_wheel(PROJECT_ROOT, log=print, feature=FEATURE)
-    base = venvs.ensure_base_env(
-        interp, PROJECT_ROOT / "tests/requirements.txt", PROJECT_ROOT / ".build-cache" / "envs"
-    )
-    python = venvs.make_cell_env(interp, base, tmp_path / "venv", wheel)
+    python = feature_wheel_python(interp, FEATURE, tmp_path / "venv")
     run_dir = tmp_path / "run"
     shutil.copytree(
         PROJECT_ROOT / "tests/compat",

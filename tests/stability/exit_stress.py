@@ -278,18 +278,18 @@ class StressResult:
     seconds: float
     returncodes: Dict[str, int]
     first_failure: Optional[str]
-    # Trials the children made in all (``exits`` times `trials_per_child`).
-    trials: int = 0
 
-    def __post_init__(self) -> None:
-        self.trials = self.trials or self.exits
+    @property
+    def trials(self) -> int:
+        """Trials the children made in all."""
+        return self.exits * trials_per_child(self.scenario)
 
     @property
     def rate(self) -> float:
         return self.abnormal / self.exits if self.exits else 0.0
 
     def to_json(self) -> Dict[str, object]:
-        return {**asdict(self), "rate": self.rate}
+        return {**asdict(self), "trials": self.trials, "rate": self.rate}
 
     def summary(self) -> str:
         what = self.scenario if self.workload is None else f"{self.scenario}/{self.workload}"
@@ -365,8 +365,7 @@ def run(
     known, and each hang costs `timeout_s`); `exits` then says how many ran.
     """
     parallel = parallel or os.cpu_count() or 1
-    per_child = trials_per_child(scenario)
-    exits = math.ceil(trials / per_child)
+    exits = math.ceil(trials / trials_per_child(scenario))
     with tempfile.TemporaryDirectory(prefix="sky-rs-exit-stress-") as scratch:
         inputs = inputs or Inputs(Path(scratch))
         argv_tail = inputs.argv()
@@ -434,7 +433,6 @@ def run(
             seconds=round(time.monotonic() - started, 1),
             returncodes=dict(sorted(codes.items())),
             first_failure=first_failure[0] if first_failure else None,
-            trials=exits * per_child,
         )
 
 
