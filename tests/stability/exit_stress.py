@@ -19,10 +19,15 @@ Three scenarios, each a child script:
   that is lost hangs the child, one that crashes it ends it): N trials take
   N / SIGNALS_PER_CHILD children, and the same power to see a fault.
 
-Most of a child's CPU time is the interpreter starting and importing sky_rs
-(~50 ms here); the scenarios keep the rest short (1 MiB inputs, exits within
-a few of the threads' loops) so the matrix spends its time on exits, not on
-hashing.
+Every child is forked from a zygote (`Zygote`): an interpreter that has
+imported the standard library modules `import sky_rs` uses, and not sky_rs.
+The child then runs its script as `python -c` would, in a fresh ``__main__``:
+it imports sky_rs, loading the native module for the first time in that
+process, makes its calls, and ends through a full interpreter exit (or its
+signal). The interpreter's start and those imports, the same in every child
+and not under test, were two thirds of a child's CPU time (~50 ms here); the
+scenarios keep the rest short (1 MiB inputs, exits within a few of the
+threads' loops) so the matrix spends its time on exits, not on hashing.
 
 Run as a script for a measurement outside pytest::
 
@@ -36,6 +41,8 @@ import contextlib
 import json
 import math
 import os
+import queue
+import select
 import signal
 import subprocess
 import sys
@@ -46,7 +53,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, NoReturn, Optional, Sequence, Tuple
 
 # What each daemon thread of the ``exit`` scenario calls in its loop. ``hash``
 # spends most of a call in Python code the native function calls back
@@ -81,16 +88,15 @@ import sys, threading, time
 import sky_rs
 native = sky_rs._native
 small, big, sparse = sys.argv[1], sys.argv[2], sys.argv[3]
-# The exit comes once every thread is in its loop of calls (not still waking
-# from a barrier's lock: a thread woken there after finalization crashes
-# CPython 3.10 on its own, which is not what this measures).
+# The exit comes once every thread is running, into its first calls or past
+# them (not still waking from a barrier's lock: a thread woken there after
+# finalization crashes CPython 3.10 on its own, which is not what this measures).
 looping = [threading.Event() for _ in range({threads})]
 
 def hammer(ready):
+    ready.set()
     while True:
 {body}
-        if not ready.is_set():
-            ready.set()
 
 for ready in looping:
     threading.Thread(target=hammer, args=(ready,), daemon=True).start()
@@ -203,6 +209,67 @@ class _Control:
 
 native = _Control()
 """
+
+# Children start from a zygote: an interpreter that has imported the standard
+# library modules `import sky_rs` needs (listed by PRELOAD_SCRIPT), but not
+# sky_rs, and forks one child per request. The child becomes the scenario's
+# script as `python -c` would run it: a fresh `__main__`, sky_rs imported and
+# its native module loaded for the first time, and a full interpreter exit.
+# That saves each child the interpreter's start and those imports (~40 of its
+# ~50 ms), which are the same in every child and not what is under test.
+PRELOAD_SCRIPT = """
+import sys
+before = set(sys.modules)
+import sky_rs
+print("\\n".join(sorted(
+    name for name in set(sys.modules) - before if name.split(".")[0] != "sky_rs"
+)))
+"""
+
+ZYGOTE_SCRIPT = """
+import json, os, sys, types
+for name in sys.argv[1:]:
+    try:
+        __import__(name)
+    except Exception:
+        pass  # a module that imports only inside sky_rs's context loads in the child
+# What the zygote holds now stays out of the children's garbage collections:
+# they would write to every page of it, which fork() shares until written.
+import gc
+getattr(gc, "freeze", lambda: None)()
+
+def serve():
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            os._exit(0)
+        job = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            return job
+        os.write(1, b"%d\\n" % pid)
+        _, status = os.waitpid(pid, 0)
+        os.write(1, b"%d\\n" % status)
+
+job = serve()
+# The child: a session of its own (a hung child is killed with its own
+# children), its own standard streams, and the script as `python -c` runs it.
+os.setsid()
+null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(null, 0)
+for fd, path in ((1, job["stdout"]), (2, job["stderr"])):
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(target, fd)
+    os.close(target)
+os.close(null)
+sys.argv = ["-c"] + job["argv"]
+main = types.ModuleType("__main__")
+main.__builtins__ = __builtins__
+sys.modules["__main__"] = main
+del job["stdout"], job["stderr"]
+exec(compile(job.pop("script"), "<string>", "exec"), main.__dict__)
+"""
+
 
 SCENARIOS = ("exit", "fork", "sigint")
 # Signals one ``sigint`` child takes, one after another (see the module docstring).
@@ -345,6 +412,116 @@ def _reset_signals() -> None:
         signal.signal(number, signal.SIG_DFL)
 
 
+def preloaded_modules(python: str) -> List[str]:
+    """The modules `import sky_rs` brings in under `python`, but for sky_rs's own."""
+    listed = subprocess.run(
+        [python, "-c", PRELOAD_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
+        preexec_fn=_reset_signals,
+    )
+    if listed.returncode != 0:
+        raise RuntimeError(f"{python}: import sky_rs failed\n{listed.stderr[-3000:]}")
+    return listed.stdout.split()
+
+
+def _returncode(status: int) -> int:
+    """A wait status as subprocess reports it (os.waitstatus_to_exitcode is 3.9+)."""
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+class ZygoteGone(RuntimeError):
+    """The zygote ended; it never runs sky_rs, so that is the runner's fault."""
+
+
+class Zygote:
+    """One interpreter forking the children, one at a time (ZYGOTE_SCRIPT)."""
+
+    FORK_TIMEOUT_S = 60.0
+
+    def __init__(self, python: str, preload: Sequence[str], scratch: Path, number: int) -> None:
+        self._scratch = scratch
+        self._number = number
+        self._log = scratch / f"zygote-{number}.stderr"
+        with self._log.open("wb") as log:
+            self._proc = subprocess.Popen(
+                [python, "-c", ZYGOTE_SCRIPT, *preload],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                cwd=scratch,
+                preexec_fn=_reset_signals,
+                start_new_session=True,
+            )
+        self._pending = b""
+
+    def run(self, script: str, argv: Sequence[str], timeout_s: float) -> Tuple[int, str, str, bool]:
+        """Fork a child that runs `script` with `argv`: its return code, output, error
+        output, and whether it hung (then it was killed after `timeout_s`)."""
+        out = self._scratch / f"child-{self._number}.stdout"
+        err = self._scratch / f"child-{self._number}.stderr"
+        job = {"script": script, "argv": list(argv), "stdout": str(out), "stderr": str(err)}
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(json.dumps(job).encode() + b"\n")
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            self._gone()
+        pid = self._reply(self.FORK_TIMEOUT_S)
+        if pid is None:
+            self._gone()
+        status = self._reply(timeout_s)
+        hung = status is None
+        if status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            status = self._reply(self.FORK_TIMEOUT_S)
+            if status is None:
+                self._gone()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)  # whatever it left behind
+        stdout = out.read_text(errors="replace") if out.exists() else ""
+        stderr = err.read_text(errors="replace") if err.exists() else ""
+        return _returncode(status), stdout, stderr, hung
+
+    def _reply(self, timeout_s: float) -> Optional[int]:
+        """The zygote's next line (a pid, then its wait status), or None after `timeout_s`."""
+        assert self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                return None
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                self._gone()
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        return int(line)
+
+    def _gone(self) -> NoReturn:
+        self._proc.kill()
+        self._proc.wait()
+        raise ZygoteGone(
+            f"the zygote ended (return code {self._proc.returncode}):\n"
+            f"{self._log.read_text(errors='replace')[-3000:]}"
+        )
+
+    def close(self) -> None:
+        assert self._proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=self.FORK_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
 def run(
     scenario: str,
     trials: int,
@@ -375,33 +552,20 @@ def run(
 
         def one(index: int) -> int:
             script = child_script(scenario, workload, index, control=control)
-            # A session of its own: a hung child's own children (a forked
-            # grandchild stuck in its first call) are killed with it.
-            proc = subprocess.Popen(
-                [python, "-c", script, *argv_tail],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=scratch,
-                preexec_fn=_reset_signals,
-                start_new_session=True,
-            )
+            zygote = zygotes.get()
             try:
-                stdout, stderr = proc.communicate(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                _out, stderr = proc.communicate()
+                returncode, stdout, stderr, hung = zygote.run(script, argv_tail, timeout_s)
+            finally:
+                zygotes.put(zygote)
+            if hung:
                 if not first_failure:
-                    first_failure.append(f"hung for {timeout_s} s\n{(stderr or '')[-3000:]}")
+                    first_failure.append(f"hung for {timeout_s} s\n{stderr[-3000:]}")
                 return -9999
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)  # whatever it left behind
-            if proc.returncode != 0 and not first_failure:
+            if returncode != 0 and not first_failure:
                 first_failure.append(
-                    f"exit {proc.returncode}\nstdout: {stdout[-500:]}\nstderr: {stderr[-3000:]}"
+                    f"exit {returncode}\nstdout: {stdout[-500:]}\nstderr: {stderr[-3000:]}"
                 )
-            return proc.returncode
+            return returncode
 
         done = 0
         failed = 0
@@ -410,7 +574,13 @@ def run(
         def guarded(index: int) -> Optional[int]:
             return None if stop.is_set() else one(index)
 
-        with ThreadPoolExecutor(parallel) as pool:
+        preload = preloaded_modules(python)
+        zygotes: queue.Queue[Zygote] = queue.Queue()
+        for number in range(parallel):
+            zygotes.put(Zygote(python, preload, Path(scratch), number))
+        with contextlib.ExitStack() as cleanup, ThreadPoolExecutor(parallel) as pool:
+            for zygote in list(zygotes.queue):
+                cleanup.callback(zygote.close)
             for code in pool.map(guarded, range(exits)):
                 if code is None:
                     continue

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -93,3 +95,31 @@ def test_a_sigint_child_takes_several_signals_and_the_power_stays() -> None:
     children = -(-n // per_child)
     miss_per_child = (1 - p) ** per_child
     assert miss_per_child**children <= 0.01
+
+
+def test_a_zygote_child_runs_its_script_as_python_c_and_ends_as_it_would(tmp_path: Path) -> None:
+    preload = exit_stress.preloaded_modules(sys.executable)
+    assert "threading" in preload and not any(m.split(".")[0] == "sky_rs" for m in preload)
+    zygote = exit_stress.Zygote(sys.executable, preload, tmp_path, 0)
+    try:
+        # A fresh __main__, the given argv, sky_rs not yet loaded, and a full exit (atexit runs).
+        fresh = zygote.run(
+            "import atexit, sys\n"
+            "assert __name__ == '__main__' and 'serve' not in globals()\n"
+            "print(sys.argv[1:], 'sky_rs' in sys.modules, 'threading' in sys.modules)\n"
+            "atexit.register(print, 'atexit ran')\n"
+            "sys.exit(3)",
+            ["a", "b"],
+            60,
+        )
+        assert fresh == (3, "['a', 'b'] False True\natexit ran\n", "", False)
+        crashed = zygote.run("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)", [], 60)
+        assert crashed[0] == -signal.SIGSEGV and not crashed[3]
+        raised = zygote.run("raise ValueError('boom')", [], 60)
+        assert raised[0] == 1 and "ValueError: boom" in raised[2]
+        hung = zygote.run("import time\nprint('waiting', flush=True)\ntime.sleep(600)", [], 2)
+        assert hung[3] and hung[0] == -signal.SIGKILL and hung[1] == "waiting\n"
+        # The zygote goes on after each of them.
+        assert zygote.run("pass", [], 60) == (0, "", "", False)
+    finally:
+        zygote.close()
