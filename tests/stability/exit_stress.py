@@ -210,13 +210,7 @@ class _Control:
 native = _Control()
 """
 
-# Children start from a zygote: an interpreter that has imported the standard
-# library modules `import sky_rs` needs (listed by PRELOAD_SCRIPT), but not
-# sky_rs, and forks one child per request. The child becomes the scenario's
-# script as `python -c` would run it: a fresh `__main__`, sky_rs imported and
-# its native module loaded for the first time, and a full interpreter exit.
-# That saves each child the interpreter's start and those imports (~40 of its
-# ~50 ms), which are the same in every child and not what is under test.
+# What a zygote imports before its first fork (see `Zygote` and the module docstring).
 PRELOAD_SCRIPT = """
 import sys
 before = set(sys.modules)
@@ -226,6 +220,8 @@ print("\\n".join(sorted(
 )))
 """
 
+# One zygote: reads a job (JSON) a line, forks, writes back the child's pid and
+# then its wait status; the child leaves `serve` and becomes the job's script.
 ZYGOTE_SCRIPT = """
 import json, os, sys, types
 for name in sys.argv[1:]:
