@@ -572,11 +572,12 @@ def run(
 
         preload = preloaded_modules(python)
         zygotes: queue.Queue[Zygote] = queue.Queue()
-        for number in range(parallel):
-            zygotes.put(Zygote(python, preload, Path(scratch), number))
+        # Closed after the pool has finished (and if a later zygote fails to start).
         with contextlib.ExitStack() as cleanup, ThreadPoolExecutor(parallel) as pool:
-            for zygote in list(zygotes.queue):
+            for number in range(parallel):
+                zygote = Zygote(python, preload, Path(scratch), number)
                 cleanup.callback(zygote.close)
+                zygotes.put(zygote)
             for code in pool.map(guarded, range(exits)):
                 if code is None:
                     continue
