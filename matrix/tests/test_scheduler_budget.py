@@ -7,6 +7,7 @@ from typing import Any, Dict, List
 
 import pytest
 
+from sky_matrix.config.suites import SUITES
 from sky_matrix.core.model import Cell
 from sky_matrix.execute.scheduler import (
     MIN_CELL_COST,
@@ -34,10 +35,12 @@ def _record(cell: Cell, cores: Any, verdict: str = "pass") -> Dict[str, Any]:
     }
 
 
-def test_costs_come_from_each_cells_measured_use_then_its_suite_then_one_core() -> None:
+def test_costs_come_from_each_cells_measured_use_then_its_suite_then_typical_then_one_core() -> (
+    None
+):
     soak = _planned("stability")
     parity, parity_312 = _planned("parity"), _planned("parity", "3.12")
-    leaks = _planned("leaks")
+    leaks, unnamed = _planned("leaks"), _planned("no-such-suite")
     history = {
         "cells": [
             _record(soak.cell, 0.3),
@@ -46,11 +49,22 @@ def test_costs_come_from_each_cells_measured_use_then_its_suite_then_one_core() 
             _record(leaks.cell, 9.0, verdict="interrupted"),  # cut off: says nothing
         ]
     }
-    costs = cpu_costs(history, [soak, parity, parity_312, leaks], cores=2)
+    costs = cpu_costs(history, [soak, parity, parity_312, leaks, unnamed], cores=2)
     assert costs[soak.cell.id] == 0.3
     assert costs[parity.cell.id] == 1.6
     assert costs[parity_312.cell.id] == pytest.approx((1.6 + 1.0) / 2)  # the suite's mean
-    assert costs[leaks.cell.id] == UNKNOWN_CELL_COST
+    assert costs[leaks.cell.id] == SUITES["leaks"].typical_cores  # no measure of the suite
+    assert costs[unnamed.cell.id] == UNKNOWN_CELL_COST
+
+
+def test_every_suite_has_typical_figures_for_a_first_run() -> None:
+    for suite in SUITES.values():
+        assert suite.typical("cores") and 0 < suite.typical("cores") <= 2, suite.name
+        assert suite.typical("cpu_seconds") and suite.typical("cpu_seconds") > 0, suite.name
+    # The heavy suites start first on a machine with no report yet.
+    work = expected_work(None, [_planned(name) for name in SUITES])
+    longest = max(work, key=lambda cell_id: work[cell_id])
+    assert longest == _planned("stability").cell.id
 
 
 def test_costs_are_bounded_to_the_machine() -> None:
@@ -58,7 +72,9 @@ def test_costs_are_bounded_to_the_machine() -> None:
     history = {"cells": [_record(idle.cell, 0.01), _record(busy.cell, 7.5)]}
     costs = cpu_costs(history, [idle, busy], cores=2)
     assert costs == {idle.cell.id: MIN_CELL_COST, busy.cell.id: 2.0}
-    assert cpu_costs(None, [idle], cores=2) == {idle.cell.id: UNKNOWN_CELL_COST}
+    assert cpu_costs(None, [_planned("other")], cores=2) == {
+        _planned("other").cell.id: UNKNOWN_CELL_COST
+    }
 
 
 def test_light_cells_start_beside_heavy_ones_and_a_heavy_one_waits_for_room() -> None:
@@ -125,7 +141,7 @@ def _work_record(cell: Cell, cpu_seconds: Any, verdict: str = "pass") -> Dict[st
     }
 
 
-def test_work_comes_from_each_cells_cpu_seconds_then_its_suite_else_unknown() -> None:
+def test_work_comes_from_each_cells_cpu_seconds_then_its_suite_then_typical_else_unknown() -> None:
     stability, stability_312 = _planned("stability"), _planned("stability", "3.12")
     parity, leaks = _planned("parity"), _planned("leaks")
     history = {
@@ -141,8 +157,10 @@ def test_work_comes_from_each_cells_cpu_seconds_then_its_suite_else_unknown() ->
         stability.cell.id: 180.0,
         stability_312.cell.id: pytest.approx(150.0),  # the suite's mean
         parity.cell.id: 20.0,
+        leaks.cell.id: SUITES["leaks"].typical_cpu_seconds,  # no measure of the suite
     }
-    assert expected_work(None, [parity]) == {}
+    assert expected_work(None, [_planned("other")]) == {}
+    assert expected_work(None, [parity]) == {parity.cell.id: SUITES["parity"].typical_cpu_seconds}
 
 
 def test_cells_start_longest_first_ready_platforms_before_preparing_ones() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +23,15 @@ class Suite:
     # Test requirements (distribution names) the suite cannot run without: where the wheelhouse
     # has no wheel for one, the cell is `skipped: <package> has no wheel for <target>`.
     requires: Tuple[str, ...] = ()
+    # One cell as measured on the 2-core reference host (median over runs of this suite's
+    # cells): the cores it kept busy and its CPU-seconds. The scheduler starts from these for
+    # cells the last report does not cover (a new machine's first run), not from one core each.
+    typical_cores: Optional[float] = None
+    typical_cpu_seconds: Optional[float] = None
+
+    def typical(self, field: str) -> Optional[float]:
+        """`cores` or `cpu_seconds` of a typical cell (as `extra.cpu` records them)."""
+        return {"cores": self.typical_cores, "cpu_seconds": self.typical_cpu_seconds}.get(field)
 
 
 SUITES: Dict[str, Suite] = {
@@ -34,6 +43,8 @@ SUITES: Dict[str, Suite] = {
             "both backends give equal answers; the dispatcher's switches and counters",
             cell_timeout=1800,
             test_timeout=600,
+            typical_cores=0.95,
+            typical_cpu_seconds=20.0,
         ),
         Suite(
             "cgroup",
@@ -41,6 +52,8 @@ SUITES: Dict[str, Suite] = {
             "cgroup v1/v2 fixture trees and live limits",
             cell_timeout=1200,
             test_timeout=300,
+            typical_cores=1.5,
+            typical_cpu_seconds=4.0,
         ),
         Suite(
             "eperm",
@@ -48,6 +61,8 @@ SUITES: Dict[str, Suite] = {
             "the same answers under seccomp, hidepid, non-root, a blocked extension",
             cell_timeout=1200,
             test_timeout=300,
+            typical_cores=0.95,
+            typical_cpu_seconds=11.0,
         ),
         Suite(
             "leaks",
@@ -55,6 +70,8 @@ SUITES: Dict[str, Suite] = {
             "no memory or file-descriptor growth over many calls",
             cell_timeout=1800,
             test_timeout=900,
+            typical_cores=0.65,
+            typical_cpu_seconds=57.0,
         ),
         Suite(
             "stability",
@@ -63,6 +80,8 @@ SUITES: Dict[str, Suite] = {
             cell_timeout=1800,
             test_timeout=900,
             requires=("psutil",),  # test_threads measures the process with it
+            typical_cores=1.15,
+            typical_cpu_seconds=94.0,
         ),
     )
 }

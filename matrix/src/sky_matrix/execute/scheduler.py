@@ -4,9 +4,9 @@
 measured CPU use (`CpuBudget`): a cell starts while the cores that the cells already running
 kept busy in the last run, plus its own, fit in the machine's cores. So cells that mostly wait
 (a soak's sleeps, subprocess exits, emulated containers' I/O) run beside CPU-heavy ones instead
-of taking a core each; a cell never run before counts as one core. Cells start longest first
-(`start_order`, by the CPU time they took in the last run) so that the run does not end with
-one long cell on one core while the others idle. A cell that
+of taking a core each; a cell never run before counts as its suite's typical cell. Cells start
+longest first (`start_order`, by the CPU time they took in the last run) so that the run does
+not end with one long cell on one core while the others idle. A cell that
 crashes, hangs or raises inside the runner is recorded as failed and the others go on;
 each result is handed to `write_result` (the report store) the moment its cell ends.
 
@@ -26,6 +26,7 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set
 
+from sky_matrix.config.suites import SUITES
 from sky_matrix.core.errors import UsageError, signal_name
 from sky_matrix.core.events import Observer
 from sky_matrix.core.model import CellResult
@@ -93,8 +94,8 @@ class CpuBudget:
 def _last_measured(
     history: Optional[Mapping[str, Any]], cells: Sequence[PlannedCell], field: str
 ) -> Dict[str, float]:
-    """`extra.cpu.<field>` of each cell in the last report: its own, else its suite's mean; a
-    cell with neither (or only an interrupted record) is left out."""
+    """`extra.cpu.<field>` of each cell in the last report: its own, else its suite's mean,
+    else its suite's typical figure (`Suite.typical`); a cell with none is left out."""
     measured: Dict[str, float] = {}
     by_suite: Dict[str, List[float]] = {}
     for record in (history or {}).get("cells") or []:
@@ -113,6 +114,10 @@ def _last_measured(
             found[planned.cell.id] = measured[planned.cell.id]
         elif suite:
             found[planned.cell.id] = sum(suite) / len(suite)
+        elif planned.cell.suite in SUITES:
+            typical = SUITES[planned.cell.suite].typical(field)
+            if typical is not None:
+                found[planned.cell.id] = typical
     return found
 
 
@@ -120,7 +125,7 @@ def cpu_costs(
     history: Optional[Mapping[str, Any]], cells: Sequence[PlannedCell], cores: int
 ) -> Dict[str, float]:
     """Each cell's expected cores from the last report: its own measured use, else its suite's
-    mean, else one core; bounded to [MIN_CELL_COST, cores]."""
+    mean, else its suite's typical use, else one core; bounded to [MIN_CELL_COST, cores]."""
     measured = _last_measured(history, cells, "cores")
     return {
         planned.cell.id: min(
@@ -133,8 +138,9 @@ def cpu_costs(
 def expected_work(
     history: Optional[Mapping[str, Any]], cells: Sequence[PlannedCell]
 ) -> Dict[str, float]:
-    """Each cell's CPU-seconds in the last report: its own, else its suite's mean. A cell with
-    neither is left out (`start_order` starts it early: it may be long)."""
+    """Each cell's CPU-seconds in the last report: its own, else its suite's mean, else its
+    suite's typical figure. A cell with none is left out (`start_order` starts it early: it
+    may be long)."""
     return _last_measured(history, cells, "cpu_seconds")
 
 
