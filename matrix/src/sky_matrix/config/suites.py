@@ -23,9 +23,10 @@ class Suite:
     # Test requirements (distribution names) the suite cannot run without: where the wheelhouse
     # has no wheel for one, the cell is `skipped: <package> has no wheel for <target>`.
     requires: Tuple[str, ...] = ()
-    # One cell as measured on the 2-core reference host (median over runs of this suite's
-    # cells): the cores it kept busy and its CPU-seconds. The scheduler starts from these for
-    # cells the last report does not cover (a new machine's first run), not from one core each.
+    # The suite's mean cell in a full run on the 2-core reference host (2026-12-04, cells packed
+    # as the scheduler packs them): the cores it kept busy and its CPU-seconds, as a second run
+    # would read them from the report. The scheduler starts from these for cells the last
+    # report does not cover (a new machine's first run), not from one core each.
     typical_cores: Optional[float] = None
     typical_cpu_seconds: Optional[float] = None
 
@@ -43,8 +44,8 @@ SUITES: Dict[str, Suite] = {
             "both backends give equal answers; the dispatcher's switches and counters",
             cell_timeout=1800,
             test_timeout=600,
-            typical_cores=0.95,
-            typical_cpu_seconds=20.0,
+            typical_cores=0.72,
+            typical_cpu_seconds=15.0,
         ),
         Suite(
             "cgroup",
@@ -52,8 +53,8 @@ SUITES: Dict[str, Suite] = {
             "cgroup v1/v2 fixture trees and live limits",
             cell_timeout=1200,
             test_timeout=300,
-            typical_cores=1.5,
-            typical_cpu_seconds=4.0,
+            typical_cores=0.89,
+            typical_cpu_seconds=3.2,
         ),
         Suite(
             "eperm",
@@ -61,8 +62,8 @@ SUITES: Dict[str, Suite] = {
             "the same answers under seccomp, hidepid, non-root, a blocked extension",
             cell_timeout=1200,
             test_timeout=300,
-            typical_cores=0.95,
-            typical_cpu_seconds=11.0,
+            typical_cores=0.68,
+            typical_cpu_seconds=9.9,
         ),
         Suite(
             "leaks",
@@ -70,8 +71,8 @@ SUITES: Dict[str, Suite] = {
             "no memory or file-descriptor growth over many calls",
             cell_timeout=1800,
             test_timeout=900,
-            typical_cores=0.65,
-            typical_cpu_seconds=57.0,
+            typical_cores=0.71,
+            typical_cpu_seconds=55.0,
         ),
         Suite(
             "stability",
@@ -80,8 +81,8 @@ SUITES: Dict[str, Suite] = {
             cell_timeout=1800,
             test_timeout=900,
             requires=("psutil",),  # test_threads measures the process with it
-            typical_cores=1.15,
-            typical_cpu_seconds=94.0,
+            typical_cores=0.82,
+            typical_cpu_seconds=98.0,
         ),
     )
 }
